@@ -1,0 +1,48 @@
+"""Reproducibility setup, source display and the sphinx glue."""
+
+import numpy as np
+import pytest
+import torch
+
+import nnimaging
+from nnimaging import sphinxext
+from nnimaging.approximation import rect
+
+
+def test_setup_makes_random_draws_repeat():
+    nnimaging.setup(seed=3)
+    first = (np.random.rand(3), torch.rand(3))
+    nnimaging.setup(seed=3)
+    second = (np.random.rand(3), torch.rand(3))
+    np.testing.assert_array_equal(first[0], second[0])
+    assert torch.equal(first[1], second[1])
+    assert torch.get_num_threads() == 2
+    assert torch.are_deterministic_algorithms_enabled()
+    with pytest.raises(ValueError, match="figure_format"):
+        nnimaging.setup(figure_format="jpg")
+
+
+def test_show_source_displays_the_code_that_runs():
+    md = nnimaging.show_source(rect).data
+    assert md.startswith("```python\ndef rect(") and md.endswith("```")
+    with pytest.raises(TypeError, match="cannot show the source"):
+        nnimaging.show_source(3)
+
+
+class FakeScript:
+    def __init__(self, filename, **attributes):
+        self.filename, self.attributes = filename, attributes
+
+
+def test_sphinx_glue_drops_repeated_scripts_and_widget_state():
+    scripts = [FakeScript("a.js"), FakeScript(None, body="const X = 1"), FakeScript("", body="const X = 1"),
+               FakeScript(None, type="application/vnd.jupyter.widget-state+json", body="{}"),
+               FakeScript("a.js", defer="defer")]
+    context = {"script_files": scripts}
+    sphinxext._clean_scripts(None, "page", "page.html", context, None)
+    assert [(s.filename, s.attributes) for s in context["script_files"]] == [
+        ("a.js", {}), (None, {"body": "const X = 1"}), ("a.js", {"defer": "defer"})]
+
+
+def test_offline_mathjax_is_installed():
+    assert (sphinxext.mathjax_source() / "tex-chtml.js").stat().st_size > 100_000
