@@ -1,0 +1,246 @@
+"""The book's datasets: MNIST digits and the DnCNN grayscale image sets, checked by SHA-256.
+
+Every file is looked up in this order:
+
+1. the folder named by the environment variable ``NNIMAGING_DATA``;
+2. the user cache, ``pooch.os_cache("nnimaging")`` or the folder named by ``NNIMAGING_CACHE``;
+3. a download from its public source (:data:`MNIST_URL`, :data:`DNCNN_URL`) into that cache.
+
+Both folders share one layout::
+
+    mnist/t10k-images-idx3-ubyte.gz   mnist/t10k-labels-idx1-ubyte.gz
+    train400/test_001.png ... train400/test_400.png
+    bsd68/test001.png ... bsd68/test068.png
+    set12/01.png ... set12/12.png
+
+Whatever its origin, a file is used only if its SHA-256 matches :data:`REGISTRY` (read from
+``data_registry.txt``). A download goes to a temporary file first and is moved into the cache only
+after it passes that check, so a corrupted or truncated download never lands in the cache.
+
+Only the 10,000-image MNIST *test* set is used. :func:`load_mnist` splits it with a fixed
+permutation into 8,000 "train" and 2,000 "heldout" digits, so every run sees the same split.
+"""
+
+from __future__ import annotations
+
+import functools
+import gzip
+import os
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pooch
+from PIL import Image
+
+__all__ = [
+    "load_mnist", "load_images", "fetch", "source_url", "cache_dir",
+    "DataError", "DataUnavailableError", "ChecksumError",
+    "DATASETS", "REGISTRY", "MNIST_URL", "DNCNN_URL",
+]
+
+#: Base address of the MNIST files (environment variable ``NNIMAGING_MNIST_URL`` overrides it).
+MNIST_URL = "https://ossci-datasets.s3.amazonaws.com/mnist/"
+#: Raw files of the DnCNN authors' repository, which holds Train400, BSD68 and Set12.
+DNCNN_URL = "https://raw.githubusercontent.com/cszn/DnCNN/master/"
+_DNCNN_FOLDERS = {
+    "train400": "TrainingCodes/DnCNN_TrainingCodes_v1.0/data/Train400/",
+    "bsd68": "testsets/BSD68/",
+    "set12": "testsets/Set12/",
+}
+DATASETS = ("mnist", "train400", "bsd68", "set12")
+_MNIST_FILES = ("mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte.gz")
+_MNIST_SEED = 0  # np.random.default_rng(0).permutation(n): first 4/5 "train", the rest "heldout"
+
+
+class DataError(RuntimeError):
+    """A data file could not be provided."""
+
+
+class DataUnavailableError(DataError):
+    """A file is neither in ``NNIMAGING_DATA`` nor in the cache, and downloading it failed."""
+
+
+class ChecksumError(DataError):
+    """A file (local or downloaded) does not have its registered SHA-256."""
+
+
+def _read_registry() -> dict[str, str]:
+    text = resources.files("nnimaging").joinpath("data_registry.txt").read_text()
+    rows = (line.split() for line in text.splitlines() if line.strip() and not line.startswith("#"))
+    return {relpath: sha256 for relpath, sha256 in rows}
+
+
+#: ``{"bsd68/test001.png": "<sha256>", ...}``: every known file and its hash.
+REGISTRY: dict[str, str] = _read_registry()
+
+
+def _files(dataset: str) -> list[str]:
+    return sorted(relpath for relpath in REGISTRY if relpath.split("/")[0] == dataset)
+
+
+def source_url(relpath: str) -> str:
+    """Public download address of a registered file such as ``"bsd68/test001.png"``."""
+    folder, name = relpath.split("/", 1)
+    if folder == "mnist":
+        base = os.environ.get("NNIMAGING_MNIST_URL") or MNIST_URL
+    else:
+        base = DNCNN_URL.rstrip("/") + "/" + _DNCNN_FOLDERS[folder]
+    return base.rstrip("/") + "/" + name
+
+
+def cache_dir() -> Path:
+    """Folder where downloads are kept: ``$NNIMAGING_CACHE`` or ``pooch.os_cache("nnimaging")``."""
+    return Path(os.environ.get("NNIMAGING_CACHE") or pooch.os_cache("nnimaging"))
+
+
+def _layout() -> str:
+    lines = []
+    for dataset in DATASETS:
+        files = _files(dataset)
+        shown = files if len(files) <= 2 else [files[0], "...", files[-1]]
+        lines.append("    " + "  ".join(shown))
+    return "\n".join(lines)
+
+
+def _unavailable(relpath: str, url: str, exc: Exception) -> DataUnavailableError:
+    local = os.environ.get("NNIMAGING_DATA")
+    where = f"NNIMAGING_DATA={local} has no {relpath}" if local else "NNIMAGING_DATA is not set"
+    return DataUnavailableError(
+        f"Cannot get the data file {relpath!r}: {where}, it is not in the cache {cache_dir()}, "
+        f"and downloading it from {url} failed ({type(exc).__name__}: {exc}).\n"
+        "To work offline, set the environment variable NNIMAGING_DATA to a folder laid out as\n"
+        f"{_layout()}\n"
+        "(for example a copy of the book's shared/data folder); each file is checked against its SHA-256."
+    )
+
+
+def fetch(relpath: str) -> Path:
+    """Local path of one verified data file, downloading it into the cache if needed.
+
+    Parameters
+    ----------
+    relpath : str
+        Path inside the data folder, a key of :data:`REGISTRY` (e.g. ``"set12/01.png"``).
+
+    Returns
+    -------
+    pathlib.Path
+        A file whose SHA-256 matches the registry.
+
+    Raises
+    ------
+    ValueError
+        If ``relpath`` is not registered.
+    ChecksumError
+        If the file in ``NNIMAGING_DATA`` or the downloaded file has the wrong SHA-256.
+    DataUnavailableError
+        If the file is not available locally and cannot be downloaded.
+    """
+    if relpath not in REGISTRY:
+        raise ValueError(f"unknown data file {relpath!r}: expected a registered path such as "
+                         f"'bsd68/test001.png' (datasets: {', '.join(DATASETS)})")
+    expected = REGISTRY[relpath]
+    url = source_url(relpath)
+    local = os.environ.get("NNIMAGING_DATA")
+    if local and (Path(local) / relpath).is_file():
+        path = Path(local) / relpath
+        actual = pooch.file_hash(str(path), alg="sha256")
+        if actual != expected:
+            raise ChecksumError(f"{path} is not the registered file: expected SHA-256 {expected}, got "
+                                f"{actual}. Replace it with the original ({url}) or unset NNIMAGING_DATA.")
+        return path
+    import requests  # a dependency of pooch
+
+    target = cache_dir() / relpath
+    downloader = pooch.HTTPDownloader(progressbar=True, timeout=60)
+    try:
+        return Path(pooch.retrieve(url, known_hash=f"sha256:{expected}", fname=target.name,
+                                   path=target.parent, downloader=downloader))
+    except requests.exceptions.RequestException as exc:
+        raise _unavailable(relpath, url, exc) from exc
+    except ValueError as exc:  # pooch's hash check of the download
+        raise ChecksumError(f"The download of {relpath} from {url} was rejected and not kept in the "
+                            f"cache: {exc}") from exc
+
+
+# Decoded files are cached as read-only uint8 arrays, keyed by (path, sha256): fetch() verifies the
+# hash on every call, so a cache entry always matches the file. Callers get fresh float32 arrays.
+@functools.lru_cache(maxsize=None)
+def _read_idx(path: str, sha256: str) -> np.ndarray:
+    with gzip.open(path, "rb") as f:
+        raw = f.read()
+    if raw[:3] != b"\x00\x00\x08":
+        raise DataError(f"{path}: expected an IDX file of unsigned bytes, got magic number {raw[:4].hex()}")
+    ndim = raw[3]
+    shape = tuple(int.from_bytes(raw[4 + 4 * i: 8 + 4 * i], "big") for i in range(ndim))
+    values = np.frombuffer(raw, dtype=np.uint8, offset=4 + 4 * ndim)  # read-only view of bytes
+    if values.size != np.prod(shape):
+        raise DataError(f"{path}: header says shape {shape}, but the file holds {values.size} values")
+    return values.reshape(shape)
+
+
+@functools.lru_cache(maxsize=None)
+def _read_png(path: str, sha256: str) -> np.ndarray:
+    with Image.open(path) as img:
+        if img.mode != "L":
+            raise DataError(f"{path}: expected a grayscale PNG (mode 'L'), got mode {img.mode!r}")
+        pixels = np.array(img, dtype=np.uint8)
+    pixels.setflags(write=False)
+    return pixels
+
+
+def load_mnist(split: str = "train") -> tuple[np.ndarray, np.ndarray]:
+    """MNIST handwritten digits (the official 10,000-image *test* set), split deterministically.
+
+    Parameters
+    ----------
+    split : {"train", "heldout", "all"}
+        ``"train"``: 8,000 digits; ``"heldout"``: the other 2,000; ``"all"``: the 10,000 in file order.
+        The split is ``np.random.default_rng(0).permutation(10000)``: its first 8,000 entries index
+        "train" and the rest "heldout", in that (shuffled) order.
+
+    Returns
+    -------
+    images : (N, 28, 28) float32 array in [0, 1]
+        Pixel intensities (0 = background, 1 = ink).
+    labels : (N,) int64 array in {0, ..., 9}
+        The digit shown in each image.
+    """
+    if split not in ("train", "heldout", "all"):
+        raise ValueError(f"split must be 'train', 'heldout' or 'all', got {split!r}")
+    images, labels = (_read_idx(str(fetch(rel)), REGISTRY[rel]) for rel in _MNIST_FILES)
+    if images.ndim != 3 or labels.shape != images.shape[:1]:
+        raise DataError(f"MNIST images {images.shape} and labels {labels.shape} do not match")
+    n = len(labels)
+    index = np.arange(n)
+    if split != "all":
+        perm = np.random.default_rng(_MNIST_SEED).permutation(n)
+        index = perm[: n * 4 // 5] if split == "train" else perm[n * 4 // 5:]
+    return images[index].astype(np.float32) / 255, labels[index].astype(np.int64)
+
+
+def load_images(name: str, return_names: bool = False):
+    """Grayscale images of one DnCNN image set, in file-name order.
+
+    Parameters
+    ----------
+    name : {"train400", "bsd68", "set12"}
+        ``"train400"``: 400 training images of 180x180 (crops of the Berkeley Segmentation Dataset);
+        ``"bsd68"``: 68 test images of 321x481 or 481x321; ``"set12"``: 12 test images, 01-07 of
+        256x256 and 08-12 of 512x512.
+    return_names : bool
+        Also return the file names without extension (``"test001"``, ``"01"``, ...).
+
+    Returns
+    -------
+    images : list of (H, W) float32 arrays in [0, 1]
+        Fresh arrays: changing them does not affect later calls.
+    names : list of str
+        Only if ``return_names`` is true.
+    """
+    if name not in _DNCNN_FOLDERS:
+        raise ValueError(f"name must be one of {', '.join(map(repr, _DNCNN_FOLDERS))}, got {name!r}")
+    files = _files(name)
+    images = [_read_png(str(fetch(rel)), REGISTRY[rel]).astype(np.float32) / 255 for rel in files]
+    return (images, [Path(rel).stem for rel in files]) if return_names else images
