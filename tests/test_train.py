@@ -1,0 +1,298 @@
+"""Facts about the training code: patch sampling, augmentation, schedule, CLI, checkpoints, resume."""
+
+import json
+import os
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from nnimaging import models, train
+from nnimaging.train import PatchSampler, dihedral, dihedral_offsets, lr_at
+
+SIGMA25_VARIANCE = (25 / 255) ** 2
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Tiny tensors: one thread is faster than two and immune to a busy machine."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+# ------------------------------------------------------------------------------ augmentation
+
+
+def test_dihedral_gives_the_8_symmetries_of_the_square():
+    patch = torch.arange(16.0).view(4, 4)
+    outputs = [dihedral(patch, k) for k in range(8)]
+    assert len({tuple(o.flatten().tolist()) for o in outputs}) == 8
+    for o in outputs:  # each one only moves pixels
+        assert sorted(o.flatten().tolist()) == list(range(16))
+    keys = {tuple(o.flatten().tolist()) for o in outputs}
+    for expected in (patch.flip(-1), patch.flip(-2), patch.T, patch.flip(-1).flip(-2), torch.rot90(patch)):
+        assert tuple(expected.flatten().tolist()) in keys
+    torch.testing.assert_close(dihedral(patch, 1), torch.rot90(patch, 1))
+    torch.testing.assert_close(dihedral(patch, 4), patch.T)
+
+
+def test_dihedral_offsets_turn_each_symmetry_into_one_gather():
+    patch = torch.rand(5, 5)
+    table = dihedral_offsets(5)
+    assert table.shape == (8, 2, 5, 5)
+    for k in range(8):
+        torch.testing.assert_close(patch[table[k, 0], table[k, 1]], dihedral(patch, k), rtol=0, atol=0)
+
+
+def _coded_images(shapes):
+    """Images whose every pixel value encodes (image, row, column) uniquely."""
+    images = []
+    for i, (h, w) in enumerate(shapes):
+        rows, cols = np.mgrid[0:h, 0:w]
+        images.append(((i * 4096 + rows * 64 + cols) / 16384).astype(np.float32))
+    return images
+
+
+def _decode(value):
+    code = int(round(float(value) * 16384))
+    return code // 4096, (code % 4096) // 64, code % 64
+
+
+def test_patches_are_in_bounds_crops_of_images_of_different_sizes():
+    shapes = [(20, 24), (17, 30), (16, 16)]
+    images = _coded_images(shapes)
+    sampler = PatchSampler(images, 16, augment=False)
+    gen = torch.Generator().manual_seed(0)
+    batch = sampler.sample(300, gen)
+    assert batch.shape == (300, 1, 16, 16) and batch.dtype == torch.float32
+    seen = {i: set() for i in range(3)}
+    for patch in batch[:, 0]:
+        i, y, x = _decode(patch[0, 0])
+        h, w = shapes[i]
+        assert 0 <= y <= h - 16 and 0 <= x <= w - 16
+        assert np.array_equal(patch.numpy(), images[i][y : y + 16, x : x + 16])
+        seen[i].add((y, x))
+    assert seen[2] == {(0, 0)}  # a 16x16 image has one 16x16 crop
+    assert (0, 0) in seen[0] and max(y for y, _ in seen[1]) == 1  # both ends of the range are drawn
+    assert max(x for _, x in seen[1]) == 14
+
+
+def test_augmented_patches_are_symmetries_of_crops_and_all_8_occur():
+    images = _coded_images([(20, 24), (18, 19)])
+    sampler = PatchSampler(images, 8, augment=True)
+    batch = sampler.sample(400, torch.Generator().manual_seed(1))
+    used = set()
+    for patch in batch[:, 0]:
+        i, y, x = _decode(patch.min())  # values grow along rows and columns: the minimum is the crop's corner
+        crop = torch.from_numpy(images[i][y : y + 8, x : x + 8])
+        matches = [k for k in range(8) if torch.equal(dihedral(crop, k), patch)]
+        assert len(matches) == 1
+        used.add(matches[0])
+    assert used == set(range(8))
+
+
+def test_sampler_rejects_bad_images():
+    with pytest.raises(ValueError, match="smaller than the patch size 40"):
+        PatchSampler([np.zeros((30, 50), np.float32)], 40)
+    with pytest.raises(ValueError, match=r"values must be in \[0, 1\]"):
+        PatchSampler([np.full((50, 50), 255.0, np.float32)], 40)
+    with pytest.raises(ValueError, match=r"\(H, W\) float array"):
+        PatchSampler([np.zeros((50, 50), np.uint8)], 40)
+
+
+# ------------------------------------------------------------------------------ schedule
+
+
+def test_learning_rate_schedules():
+    lr, final, total = 1e-3, 1e-5, 1000
+    assert lr_at(0, total, lr, final, "cosine") == pytest.approx(lr)
+    assert lr_at(total, total, lr, final, "cosine") == pytest.approx(final)
+    assert lr_at(total // 2, total, lr, final, "cosine") == pytest.approx((lr + final) / 2)
+    assert lr_at(total // 2, total, lr, final, "exp") == pytest.approx(np.sqrt(lr * final))
+    assert [lr_at(s, total, lr, final, "step") for s in (0, 499, 500, 749, 750)] == pytest.approx(
+        [lr, lr, lr / 10, lr / 10, lr / 100]
+    )
+    assert lr_at(700, total, lr, final, "constant") == lr
+    # linear warm-up: step s of w uses (s + 1) / w of the rate
+    assert lr_at(9, total, lr, final, "constant", warmup_steps=40) == pytest.approx(lr * 10 / 40)
+    with pytest.raises(ValueError, match="schedule must be one of"):
+        lr_at(0, 10, lr, final, "linear")
+
+
+# ------------------------------------------------------------------------------ the CLI
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """Six small 8-bit PNG images: smooth gradients and stripes."""
+    root = tmp_path_factory.mktemp("tiny_data")
+    rows, cols = np.mgrid[0:24, 0:28]
+    for i in range(6):
+        image = 128 + 100 * np.sin(0.3 * cols + i) * np.cos(0.2 * rows * (1 + i % 3))
+        Image.fromarray(np.round(image).astype(np.uint8), mode="L").save(root / f"img{i}.png")
+    return root
+
+
+def _argv(data_dir, out, *extra):
+    return [
+        "dncnn", "--depth", "3", "--width", "8", "--data-dir", str(data_dir), "--patch-size", "16",
+        "--batch-size", "8", "--lr", "1e-2", "--warmup-steps", "0", "--val", "heldout", "--val-count", "1",
+        "--log-every", "3", "--val-every", "6", "--out", str(out), "--no-progress", *extra,
+    ]  # fmt: skip
+
+
+def _log(out):
+    return [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+
+
+def test_cli_trains_and_writes_checkpoint_log_weights_and_export(data_dir, tmp_path):
+    out, wdir = tmp_path / "run", tmp_path / "weights"
+    summary = train.main(_argv(data_dir, out, "--max-steps", "12", "--export", "tiny", "--weights-dir", str(wdir)))
+    assert summary["step"] == 12 and summary["completed"]
+    ckpt = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert ckpt["step"] == 12 and set(ckpt) >= {"model", "optimizer", "rng", "config"}
+    assert ckpt["config"]["model_kwargs"] == {"depth": 3, "width": 8}
+    log = _log(out)
+    losses = [r for r in log if "loss" in r]
+    assert [r["step"] for r in losses] == [3, 6, 9, 12]
+    assert all(r["patches_per_s"] > 0 and np.isfinite(r["loss"]) for r in losses)
+    assert [r["step"] for r in log if "val_psnr" in r] == [6, 12] and log[-1]["final"]
+    # the run's own weights file and manifest snippet
+    entry = json.loads((out / "manifest_entry.json").read_text())
+    assert entry["sha256"] == models.sha256_file(out / entry["file"])
+    assert entry["training"]["noise"] == {"sigma": 25.0} and entry["training"]["steps"] == 12
+    assert entry["training"]["command"].startswith("python -m nnimaging.train dncnn --depth 3")
+    # --export: a package-style manifest that load_pretrained reads
+    loaded = models.load_pretrained("tiny", weights_dir=wdir)
+    assert isinstance(loaded, models.DnCNN) and not loaded.training
+    for key, value in ckpt["model"].items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+
+
+def test_resume_continues_exactly_like_an_uninterrupted_run(data_dir, tmp_path):
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    train.main(_argv(data_dir, whole, "--max-steps", "12"))
+    first = train.main(_argv(data_dir, parts, "--max-steps", "12", "--stop-at-step", "5"))
+    assert first["step"] == 5 and not first["completed"]
+    assert torch.load(parts / "checkpoint.pt", weights_only=True)["step"] == 5
+    second = train.main(_argv(data_dir, parts, "--max-steps", "12", "--resume"))
+    assert second["step"] == 12 and second["completed"]
+    a = torch.load(whole / "checkpoint.pt", weights_only=True)
+    b = torch.load(parts / "checkpoint.pt", weights_only=True)
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    for pa, pb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+        assert all(torch.equal(pa[k], pb[k]) for k in pa)
+    assert torch.equal(a["rng"][0], b["rng"][0])
+    # the logging intervals that are the same in both runs report the same losses
+    loss_a = {r["step"]: r["loss"] for r in _log(whole) if "loss" in r}
+    loss_b = {r["step"]: r["loss"] for r in _log(parts) if "loss" in r}
+    assert loss_a[9] == loss_b[9] and loss_a[12] == loss_b[12]
+    assert sorted(loss_b) == [3, 5, 6, 9, 12]  # the log is appended to, not restarted
+
+
+def test_existing_run_is_not_overwritten_and_model_must_match_to_resume(data_dir, tmp_path):
+    out = tmp_path / "run"
+    train.main(_argv(data_dir, out, "--max-steps", "2"))
+    with pytest.raises(FileExistsError, match="--resume.*--overwrite"):
+        train.main(_argv(data_dir, out, "--max-steps", "2"))
+    with pytest.raises(ValueError, match="use the same model settings to resume"):
+        train.main(_argv(data_dir, out, "--max-steps", "4", "--resume", "--width", "4"))
+    assert train.main(_argv(data_dir, out, "--max-steps", "2", "--overwrite"))["step"] == 2
+
+
+def test_loss_falls_below_the_noise_variance_on_constant_images(tmp_path):
+    # the best denoiser of a constant image returns the constant: a tiny DnCNN learns that
+    images = [np.full((24, 28), v, np.float32) for v in (0.3, 0.5, 0.7, 0.4)]
+    config = dict(model_kwargs={"depth": 3, "width": 8}, patch_size=16, batch_size=16, max_steps=150, lr=1e-2,
+                  lr_final=1e-3, warmup_steps=0, log_every=10, val="none", out=str(tmp_path / "run"), progress=False)  # fmt: skip
+    summary = train.train(config, images=images)
+    losses = [r["loss"] for r in _log(tmp_path / "run") if "loss" in r]
+    assert losses[-1] < losses[0] / 10
+    # below the MSE of the noisy input itself (sigma 25): the model does remove noise
+    assert summary["final_loss"] < 0.7 * SIGMA25_VARIANCE
+
+
+def test_blind_training_records_the_noise_range(data_dir, tmp_path):
+    out = tmp_path / "blind"
+    argv = _argv(data_dir, out, "--max-steps", "3", "--sigma-range", "0", "55", "--val-dir", str(data_dir))
+    summary = train.main(argv)
+    assert summary["entry"]["training"]["noise"] == {"sigma_range": [0.0, 55.0]}
+    assert summary["entry"]["training"]["val"] == {"set": str(data_dir), "count": 1, "sigma": 25.0,
+                                                   "psnr": summary["val_psnr"]}  # sigma 25 by default
+
+
+def test_unet_trains_with_the_same_cli(data_dir, tmp_path):
+    argv = _argv(data_dir, tmp_path / "unet", "--max-steps", "2")
+    argv[argv.index("--depth") + 1] = "2"
+    argv[0] = "unet"
+    summary = train.main([*argv, "--upsample", "bilinear"])
+    assert summary["entry"]["architecture"] == "unet"
+    assert summary["entry"]["kwargs"]["upsample"] == "bilinear"
+
+
+def test_bf16_autocast_path_keeps_float32_weights(data_dir, tmp_path):
+    # the path CUDA runs take by default, exercised here with CPU autocast
+    summary = train.main(_argv(data_dir, tmp_path / "bf16", "--max-steps", "3", "--amp", "bf16"))
+    assert summary["entry"]["training"]["amp"] == "bf16" and np.isfinite(summary["final_loss"])
+    state = torch.load(tmp_path / "bf16" / "bf16.pt", weights_only=True)
+    assert all(v.dtype == torch.float32 for k, v in state.items() if not k.endswith("num_batches_tracked"))
+
+
+def test_minutes_budget_stop_policy_stops_early_and_does_not_export(data_dir, tmp_path):
+    out, wdir = tmp_path / "run", tmp_path / "weights"
+    argv = _argv(data_dir, out, "--max-steps", "500", "--minutes", "1e-6", "--minutes-policy", "stop")
+    summary = train.main([*argv, "--export", "x", "--weights-dir", str(wdir)])
+    assert summary["stopped_by_time"] and not summary["completed"]
+    assert summary["step"] == 3  # the budget is checked at every logging step
+    assert not (wdir / "x.pt").exists()
+    assert torch.load(out / "checkpoint.pt", weights_only=True)["step"] == 3
+
+
+def test_minutes_budget_fit_policy_shortens_the_schedule(data_dir, tmp_path, monkeypatch):
+    clock = iter(np.arange(0, 1e4, 0.5))  # a fake clock: each reading is half a second later
+    monkeypatch.setattr(train, "_now", lambda: float(next(clock)))
+    out = tmp_path / "run"
+    argv = _argv(data_dir, out, "--max-steps", "100000", "--minutes", "0.5", "--log-every", "1", "--val", "none")
+    summary = train.main(argv)
+    assert summary["completed"] and not summary["stopped_by_time"]
+    assert 20 <= summary["total_steps"] < 100  # far fewer than 100000 steps fit in half a minute
+    last = [r for r in _log(out) if "loss" in r][-1]
+    assert last["lr"] == pytest.approx(lr_at(summary["step"] - 1, summary["total_steps"], 1e-2, 1e-5, "cosine"))
+
+
+def test_command_line_flags_map_to_settings():
+    cfg = train.config_from_args(["dncnn", "--bias", "--depth", "20", "--sigma-range", "0", "55", "--compile"])
+    assert cfg["model_kwargs"] == {"depth": 20, "bias": True}
+    assert cfg["sigma_range"] == [0.0, 55.0] and cfg["compile"]
+    cfg = train.config_from_args(["unet", "--no-batch-norm", "--no-residual", "--upsample", "nearest"])
+    assert cfg["model_kwargs"] == {"batch_norm": False, "residual": False, "upsample": "nearest"}
+    with pytest.raises(SystemExit):
+        train.config_from_args(["unet", "--bias"])
+    with pytest.raises(ValueError, match="unknown training settings"):
+        train.train({"learning_rate": 1.0})
+
+
+@pytest.mark.skipif(
+    os.environ.get("NNIMAGING_TEST_DDP") != "1" or not torch.distributed.is_available(),
+    reason="starts three Python processes (10-40 s): run with NNIMAGING_TEST_DDP=1",
+)
+def test_torchrun_with_two_processes_writes_once_with_one_rng_state_per_rank(data_dir, tmp_path):
+    import subprocess
+    import sys
+
+    out = tmp_path / "ddp"
+    argv = _argv(data_dir, out, "--max-steps", "4")
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", "2", "-m", "nnimaging.train"]
+    done = subprocess.run(cmd + argv, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    ckpt = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert ckpt["step"] == 4 and len(ckpt["rng"]) == 2
+    assert not torch.equal(ckpt["rng"][0], ckpt["rng"][1])  # each process draws its own patches
+    steps = [r["step"] for r in _log(out) if "loss" in r]
+    assert steps == [3, 4]  # one writer: no duplicated lines
+    assert done.stderr.count("step 4/4") == 1
