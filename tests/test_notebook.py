@@ -16,7 +16,7 @@ def test_setup_makes_random_draws_repeat():
     second = (np.random.rand(3), torch.rand(3))
     np.testing.assert_array_equal(first[0], second[0])
     assert torch.equal(first[1], second[1])
-    assert torch.get_num_threads() == 2
+    assert torch.get_num_threads() == 1
     assert torch.are_deterministic_algorithms_enabled()
     with pytest.raises(ValueError, match="figure_format"):
         nnimaging.setup(figure_format="jpg")
@@ -46,3 +46,20 @@ def test_sphinx_glue_drops_repeated_scripts_and_widget_state():
 
 def test_offline_mathjax_is_installed():
     assert (sphinxext.mathjax_source() / "tex-chtml.js").stat().st_size > 100_000
+
+
+def test_execute_stores_outputs_without_widget_state(tmp_path):
+    import nbformat
+
+    from nnimaging.__main__ import main
+
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.cells = [nbformat.v4.new_code_cell("import ipywidgets\nipywidgets.IntSlider(3)"),
+                nbformat.v4.new_code_cell("print(6 * 7)")]
+    path = tmp_path / "tiny.ipynb"
+    nbformat.write(nb, path)
+    main(["execute", str(path)])
+    done = nbformat.read(path, as_version=4)
+    assert done.cells[1].outputs[0]["text"] == "42\n"
+    assert "widgets" not in done.metadata

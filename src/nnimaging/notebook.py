@@ -33,7 +33,7 @@ _MPL_STYLE = {
 }
 
 
-def setup(seed: int = SEED, threads: int = 2, figure_format: str = "svg") -> None:
+def setup(seed: int = SEED, threads: int = 1, figure_format: str = "svg") -> None:
     """Seed everything and configure torch and matplotlib for reproducible output.
 
     Parameters
@@ -42,7 +42,9 @@ def setup(seed: int = SEED, threads: int = 2, figure_format: str = "svg") -> Non
         Seed for Python's ``random``, NumPy's legacy global generator and torch.
     threads : int
         Number of CPU threads torch uses. A fixed number keeps floating-point
-        reductions in the same order on every machine.
+        reductions in the same order on every machine; one thread, because the
+        chapters' networks are small and extra threads stall badly on a shared or
+        single-core machine (Binder, a busy CI runner): measured 20x slower.
     figure_format : {"svg", "png"}
         Format of inline matplotlib figures. SVG is compared by nbval; it is made
         deterministic (fixed ids, no creation date).
@@ -94,7 +96,7 @@ def execute(path, timeout: int = 600) -> None:
     """Run a chapter top to bottom and store it with its outputs (what nbval later checks).
 
     Widget state is not stored: it holds random model ids and duplicates what the cell outputs
-    already carry. Run as ``python -m nnimaging.notebook chapters/02_*.ipynb``.
+    already carry. Run as ``python -m nnimaging execute chapters/02_*.ipynb``.
     """
     import nbformat
     from nbclient import NotebookClient
@@ -105,12 +107,3 @@ def execute(path, timeout: int = 600) -> None:
     nb.metadata.pop("widgets", None)
     nbformat.write(nb, path)
 
-
-if __name__ == "__main__":  # pragma: no cover - thin command-line wrapper
-    import sys
-
-    if len(sys.argv) < 2:
-        sys.exit("usage: python -m nnimaging.notebook NOTEBOOK.ipynb [...]")
-    for notebook in sys.argv[1:]:
-        print(f"executing {notebook}", flush=True)
-        execute(notebook)

@@ -1,0 +1,26 @@
+"""Command line: ``python -m nnimaging execute CHAPTER.ipynb [...]``.
+
+Re-executes chapters top to bottom and stores them with their outputs, which nbval then checks.
+(Training and evaluation have their own commands: ``python -m nnimaging.train``,
+``python -m nnimaging.evaluate``.)
+"""
+
+import argparse
+
+from .notebook import execute
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m nnimaging", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("execute", help="run chapters and store their outputs")
+    run.add_argument("notebooks", nargs="+", help="paths of .ipynb files")
+    run.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell")
+    args = parser.parse_args(argv)
+    for notebook in args.notebooks:
+        print(f"executing {notebook}", flush=True)
+        execute(notebook, timeout=args.timeout)
+
+
+if __name__ == "__main__":
+    main()
