@@ -1,0 +1,1201 @@
+"""Convolutional building blocks, step by step (chapter 4).
+
+The math of each block as a small NumPy function that is checked against PyTorch in
+``tests/test_conv.py``; the chapter writes the central loops out once and then uses these:
+
+* sizes and counts: :func:`conv_output_size`, :func:`conv_transpose_output_size`,
+  :func:`dense_parameter_count`, :func:`conv_parameter_count`;
+* the operations: :func:`conv2d` (cross-correlation, as in every deep-learning library),
+  :func:`conv_matrix` (the same map as a matrix), :func:`conv_transpose2d`, :func:`pool2d`
+  (max, mean and blur pooling), :func:`upsample` (nearest, bilinear), :func:`batch_norm`,
+  :func:`linear_as_conv`, :func:`overlap_counts`;
+* receptive fields: :func:`receptive_field`, :func:`receptive_field_table` (the growth rule)
+  and :func:`empirical_receptive_field` (autograd on a torch model);
+* a residual block (:class:`ResidualBlock`) and a synthetic edge image (:func:`edge_image`);
+* figures (``plot_*``) and the step-through demos (``*_demo``, frames mode: every position
+  of the controls is computed in Python, no JavaScript twin).
+
+Conventions: images are ``(H, W)`` arrays, feature maps ``(C, H, W)``; convolution weights
+have PyTorch's layout ``(C_out, C_in, kh, kw)`` and transposed-convolution weights
+``(C_in, C_out, kh, kw)``. The NumPy functions accept arrays or tensors and compute in
+float64.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from .demo import Choice, Demo, Grid, Image, Line, Panel, Slider, Text, register
+
+__all__ = [
+    "conv_output_size", "conv_transpose_output_size", "dense_parameter_count",
+    "conv_parameter_count", "conv2d", "conv_matrix", "conv_transpose2d", "pool2d",
+    "blur_kernel", "upsample", "batch_norm", "linear_as_conv", "overlap_counts",
+    "receptive_field", "receptive_field_table", "empirical_receptive_field", "ResidualBlock",
+    "edge_image", "conv_step", "pool_step", "conv_transpose_step",
+    "plot_matrices", "plot_parameter_counts", "plot_conv_matrix", "plot_translation_stability",
+    "plot_receptive_field", "plot_images", "plot_layer_parameters",
+    "convolution_demo", "pooling_demo", "transposed_convolution_demo", "overlap_demo",
+    "POOL_KINDS", "CONV_DEMO_INPUT", "CONV_DEMO_KERNEL", "POOL_DEMO_INPUT",
+    "TRANSPOSED_DEMO_INPUT",
+]
+
+POOL_KINDS = ("max", "mean", "blur")
+"""Kinds of pooling :func:`pool2d` implements."""
+
+
+# ----------------------------------------------------------------------------- checks
+def _int(name: str, value, minimum: int = 0) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _pair(name: str, value, minimum: int = 0) -> tuple[int, int]:
+    """An int or a pair of ints (rows, columns), each >= minimum."""
+    if isinstance(value, (tuple, list)):
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
+        return _int(name, value[0], minimum), _int(name, value[1], minimum)
+    v = _int(name, value, minimum)
+    return v, v
+
+
+def _array(name: str, x, ndims: tuple[int, ...]) -> np.ndarray:
+    """``x`` as a float64 array with one of the allowed numbers of dimensions."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    arr = np.asarray(x)
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
+    if arr.ndim not in ndims:
+        want = " or ".join(f"{n}-D" for n in ndims)
+        raise ValueError(f"{name} must be {want}, got shape {arr.shape}")
+    return arr.astype(np.float64)
+
+
+# ----------------------------------------------------------------------------- sizes, counts
+def conv_output_size(n: int, kernel: int, stride: int = 1, padding: int = 0,
+                     dilation: int = 1) -> int:
+    """Output length of a convolution (or pooling) along one axis.
+
+    ``floor((n + 2 padding - dilation (kernel - 1) - 1) / stride) + 1``; with ``dilation = 1``
+    this is the familiar ``floor((n - kernel + 2 padding) / stride) + 1``.
+
+    Parameters
+    ----------
+    n : int
+        Input length, >= 1.
+    kernel, stride, dilation : int
+        Kernel size, step between windows and spacing of kernel taps, each >= 1.
+    padding : int
+        Zeros added on each side, >= 0.
+
+    Returns
+    -------
+    int
+        The output length, >= 1.
+
+    Raises
+    ------
+    ValueError
+        If the (dilated) kernel is larger than the padded input.
+    """
+    n, kernel, stride, dilation = (_int("n", n, 1), _int("kernel", kernel, 1),
+                                   _int("stride", stride, 1), _int("dilation", dilation, 1))
+    padding = _int("padding", padding, 0)
+    span = dilation * (kernel - 1) + 1
+    if span > n + 2 * padding:
+        raise ValueError(f"kernel spans {span} samples but the padded input has only "
+                         f"{n + 2 * padding} (n={n}, padding={padding})")
+    return (n + 2 * padding - span) // stride + 1
+
+
+def conv_transpose_output_size(n: int, kernel: int, stride: int = 1, padding: int = 0,
+                               output_padding: int = 0) -> int:
+    """Output length of a transposed convolution along one axis.
+
+    ``(n - 1) stride - 2 padding + kernel + output_padding``: every input sample places a
+    kernel ``stride`` samples after the previous one; ``padding`` crops the result on both
+    sides (the inverse of a convolution's padding).
+    """
+    n, kernel, stride = _int("n", n, 1), _int("kernel", kernel, 1), _int("stride", stride, 1)
+    padding, output_padding = _int("padding", padding), _int("output_padding", output_padding)
+    if output_padding >= stride:
+        raise ValueError(f"output_padding must be smaller than stride, got {output_padding} "
+                         f"and {stride}")
+    size = (n - 1) * stride - 2 * padding + kernel + output_padding
+    if size < 1:
+        raise ValueError(f"padding={padding} crops the whole output (size {size})")
+    return size
+
+
+def dense_parameter_count(n_in: int, n_out: int, bias: bool = True) -> int:
+    """Parameters of a fully connected layer: ``n_in n_out`` weights (+ ``n_out`` biases)."""
+    n_in, n_out = _int("n_in", n_in, 1), _int("n_out", n_out, 1)
+    return n_in * n_out + (n_out if bias else 0)
+
+
+def conv_parameter_count(c_in: int, c_out: int, kernel, bias: bool = True) -> int:
+    """Parameters of a convolutional layer: ``c_out c_in kh kw`` weights (+ ``c_out`` biases).
+
+    The count does not depend on the image size: the same kernels slide over every position.
+    """
+    c_in, c_out = _int("c_in", c_in, 1), _int("c_out", c_out, 1)
+    kh, kw = _pair("kernel", kernel, 1)
+    return c_out * c_in * kh * kw + (c_out if bias else 0)
+
+
+# ----------------------------------------------------------------------------- convolution
+def _as_maps(x, name: str = "x") -> tuple[np.ndarray, bool]:
+    """(C, H, W) float64 view of x; flag says whether x was a single (H, W) image."""
+    arr = _array(name, x, (2, 3))
+    return (arr[None], True) if arr.ndim == 2 else (arr, False)
+
+
+def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1) -> np.ndarray:
+    """2-D convolution as deep-learning libraries define it (a cross-correlation).
+
+    ``y[o, i, j] = bias[o] + sum_{c, a, b} weight[o, c, a, b] x_pad[c, i s + a d, j s + b d]``
+    with ``x_pad`` the input with ``padding`` zeros on every side: the kernel is *not*
+    flipped, so this is the sliding inner product that ``torch.nn.Conv2d`` computes.
+
+    Parameters
+    ----------
+    x : (C_in, H, W) or (H, W) array
+        Input feature maps (or one image).
+    weight : (C_out, C_in, kh, kw) or (kh, kw) array
+        Kernels; a 2-D kernel needs a 2-D ``x``.
+    bias : (C_out,) array, optional
+        Added to each output channel.
+    stride, padding, dilation : int or (int, int)
+        As in ``torch.nn.Conv2d`` (zero padding).
+
+    Returns
+    -------
+    (C_out, H_out, W_out) float64 array, or (H_out, W_out) for a 2-D ``x`` and ``weight``;
+    ``H_out = conv_output_size(H, kh, stride, padding, dilation)``.
+    """
+    maps, single = _as_maps(x)
+    w = _array("weight", weight, (2, 4))
+    flat = w.ndim == 2
+    if flat:
+        if not single:
+            raise ValueError(f"a 2-D kernel needs a 2-D image, got x of shape {maps.shape}")
+        w = w[None, None]
+    elif w.shape[1] != maps.shape[0]:
+        raise ValueError(f"weight has {w.shape[1]} input channels but x has {maps.shape[0]} "
+                         f"(weight {w.shape}, x {maps.shape})")
+    (sh, sw), (ph, pw), (dh, dw) = (_pair("stride", stride, 1), _pair("padding", padding),
+                                    _pair("dilation", dilation, 1))
+    _, kh, kw = w.shape[1:]
+    h_out = conv_output_size(maps.shape[1], kh, sh, ph, dh)
+    w_out = conv_output_size(maps.shape[2], kw, sw, pw, dw)
+    xp = np.pad(maps, ((0, 0), (ph, ph), (pw, pw)))
+    out = np.zeros((w.shape[0], h_out, w_out))
+    for a in range(kh):  # one tap of the kernel at a time: a strided slice of the input
+        for b in range(kw):
+            patch = xp[:, a * dh: a * dh + sh * (h_out - 1) + 1: sh,
+                       b * dw: b * dw + sw * (w_out - 1) + 1: sw]
+            out += np.einsum("oc,chw->ohw", w[:, :, a, b], patch)
+    if bias is not None:
+        bias = _array("bias", bias, (1,))
+        if bias.shape[0] != w.shape[0]:
+            raise ValueError(f"bias must have {w.shape[0]} entries, got {bias.shape[0]}")
+        out += bias[:, None, None]
+    return out[0] if flat else out
+
+
+def conv_matrix(kernel, input_shape, stride=1, padding=0) -> np.ndarray:
+    """The matrix ``M`` of a single-channel convolution: ``conv2d(x).ravel() == M @ x.ravel()``.
+
+    Column ``k`` is the response to the unit impulse at pixel ``k`` (row-major order). Every
+    row holds the same kernel values, shifted: that is weight sharing. Its transpose is the
+    transposed convolution, ``conv_transpose2d(y) == (M.T @ y.ravel()).reshape(H, W)``.
+
+    Parameters
+    ----------
+    kernel : (kh, kw) array
+    input_shape : (H, W) tuple of ints
+    stride, padding : int or (int, int)
+
+    Returns
+    -------
+    (H_out W_out, H W) float64 array
+    """
+    k = _array("kernel", kernel, (2,))
+    h, w = _pair("input_shape", tuple(input_shape), 1)
+    cols = []
+    for idx in range(h * w):
+        impulse = np.zeros(h * w)
+        impulse[idx] = 1.0
+        cols.append(conv2d(impulse.reshape(h, w), k, stride=stride, padding=padding).ravel())
+    return np.stack(cols, axis=1)
+
+
+def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0) -> np.ndarray:
+    """Transposed convolution: every input value scales the kernel, added in at stride ``s``.
+
+    ``y_full[o, i s + a, j s + b] += x[c, i, j] weight[c, o, a, b]`` for all ``c, i, j, a, b``;
+    then ``padding`` rows and columns are cropped on each side, as ``torch.nn.ConvTranspose2d``
+    does. It is the transpose (adjoint) of :func:`conv2d` with the same settings, not its
+    inverse.
+
+    Parameters
+    ----------
+    x : (C_in, H, W) or (H, W) array
+    weight : (C_in, C_out, kh, kw) or (kh, kw) array
+        PyTorch's layout for transposed convolutions (input channels first).
+    bias : (C_out,) array, optional
+    stride, padding, output_padding : int or (int, int)
+
+    Returns
+    -------
+    (C_out, H_out, W_out) float64 array, or (H_out, W_out) for 2-D inputs;
+    ``H_out = conv_transpose_output_size(H, kh, stride, padding, output_padding)``.
+    """
+    maps, single = _as_maps(x)
+    w = _array("weight", weight, (2, 4))
+    flat = w.ndim == 2
+    if flat:
+        if not single:
+            raise ValueError(f"a 2-D kernel needs a 2-D input, got x of shape {maps.shape}")
+        w = w[None, None]
+    elif w.shape[0] != maps.shape[0]:
+        raise ValueError(f"weight has {w.shape[0]} input channels (first axis) but x has "
+                         f"{maps.shape[0]} (weight {w.shape}, x {maps.shape})")
+    (sh, sw), (ph, pw), (oh, ow) = (_pair("stride", stride, 1), _pair("padding", padding),
+                                    _pair("output_padding", output_padding))
+    _, c_out, kh, kw = w.shape
+    _, h, wd = maps.shape
+    h_out = conv_transpose_output_size(h, kh, sh, ph, oh)
+    w_out = conv_transpose_output_size(wd, kw, sw, pw, ow)
+    full = np.zeros((c_out, (h - 1) * sh + kh + oh, (wd - 1) * sw + kw + ow))
+    for a in range(kh):  # one tap at a time: scatter every input value into a strided slice
+        for b in range(kw):
+            full[:, a: a + sh * (h - 1) + 1: sh, b: b + sw * (wd - 1) + 1: sw] += np.einsum(
+                "co,chw->ohw", w[:, :, a, b], maps)
+    out = full[:, ph: ph + h_out, pw: pw + w_out]
+    if bias is not None:
+        bias = _array("bias", bias, (1,))
+        if bias.shape[0] != c_out:
+            raise ValueError(f"bias must have {c_out} entries, got {bias.shape[0]}")
+        out = out + bias[:, None, None]
+    return out[0] if flat else out
+
+
+def overlap_counts(n: int, kernel: int, stride: int) -> np.ndarray:
+    """How many kernel placements of a transposed convolution cover each output sample.
+
+    The transposed convolution of ``n`` ones with a ``kernel``-long kernel of ones at
+    ``stride``: 1-D, length ``(n - 1) stride + kernel``. Uneven counts (``kernel`` not a
+    multiple of ``stride``) are the origin of checkerboard artifacts (Odena et al., 2016); in
+    2-D the count is the product of the row and column counts.
+    """
+    n, kernel, stride = _int("n", n, 1), _int("kernel", kernel, 1), _int("stride", stride, 1)
+    return conv_transpose2d(np.ones((1, n)), np.ones((1, kernel)), stride=(1, stride))[0]
+
+
+# ----------------------------------------------------------------------------- pooling
+def blur_kernel(size: int) -> np.ndarray:
+    """Normalized binomial kernel ``b b^T / sum``, ``b`` = row ``size - 1`` of Pascal's triangle.
+
+    ``size=3`` gives ``[[1, 2, 1], [2, 4, 2], [1, 2, 1]] / 16``, the blur of blur pooling
+    (Zhang, 2019, "Making convolutional networks shift-invariant again"); ``size=2`` is the
+    mean over a 2x2 window.
+    """
+    size = _int("size", size, 1)
+    b = np.array([math.comb(size - 1, i) for i in range(size)], dtype=np.float64)
+    k = np.outer(b, b)
+    return k / k.sum()
+
+
+def pool2d(x, window, stride=None, kind: str = "max") -> np.ndarray:
+    """Pooling over ``window x window`` patches taken every ``stride`` samples (no padding).
+
+    * ``"max"``: the largest value of each window (``torch.nn.MaxPool2d``);
+    * ``"mean"``: the average of each window (``torch.nn.AvgPool2d``);
+    * ``"blur"``: a weighted average with the binomial weights of :func:`blur_kernel`, i.e.
+      a low-pass filter before subsampling (Zhang, 2019).
+
+    Parameters
+    ----------
+    x : (C, H, W) or (H, W) array
+        Each channel is pooled on its own.
+    window : int or (int, int)
+    stride : int or (int, int), optional
+        Defaults to ``window`` (non-overlapping windows).
+    kind : {"max", "mean", "blur"}
+
+    Returns
+    -------
+    array of the same number of dimensions as ``x``; spatial size
+    ``conv_output_size(H, window, stride)``.
+    """
+    if kind not in POOL_KINDS:
+        raise ValueError(f"kind must be one of {POOL_KINDS}, got {kind!r}")
+    maps, single = _as_maps(x)
+    kh, kw = _pair("window", window, 1)
+    sh, sw = (kh, kw) if stride is None else _pair("stride", stride, 1)
+    h_out = conv_output_size(maps.shape[1], kh, sh)
+    w_out = conv_output_size(maps.shape[2], kw, sw)
+    windows = np.lib.stride_tricks.sliding_window_view(maps, (kh, kw), axis=(1, 2))
+    windows = windows[:, : sh * (h_out - 1) + 1: sh, : sw * (w_out - 1) + 1: sw]
+    if kind == "max":
+        out = windows.max(axis=(-2, -1))
+    elif kind == "mean":
+        out = windows.mean(axis=(-2, -1))
+    else:
+        if kh != kw:
+            raise ValueError(f"blur pooling needs a square window, got {(kh, kw)}")
+        out = np.einsum("chwab,ab->chw", windows, blur_kernel(kh))
+    return out[0] if single else out
+
+
+# ----------------------------------------------------------------------------- upsampling, norm
+def upsample(x, factor: int, mode: str = "nearest") -> np.ndarray:
+    """Upsample by an integer ``factor`` like ``torch.nn.functional.interpolate``.
+
+    ``"nearest"`` repeats each sample ``factor`` times; ``"bilinear"`` interpolates linearly
+    between the input samples at positions ``(i + 0.5) / factor - 0.5`` of the input grid
+    (``align_corners=False``), holding the edge value beyond the first and last sample.
+
+    Parameters
+    ----------
+    x : (C, H, W) or (H, W) array
+    factor : int, >= 1
+    mode : {"nearest", "bilinear"}
+
+    Returns
+    -------
+    array with the spatial size multiplied by ``factor``.
+    """
+    factor = _int("factor", factor, 1)
+    if mode not in ("nearest", "bilinear"):
+        raise ValueError(f"mode must be 'nearest' or 'bilinear', got {mode!r}")
+    maps, single = _as_maps(x)
+    if mode == "nearest":
+        out = maps.repeat(factor, axis=1).repeat(factor, axis=2)
+    else:
+        out = maps
+        for axis in (1, 2):
+            n = out.shape[axis]
+            pos = np.maximum((np.arange(n * factor) + 0.5) / factor - 0.5, 0.0)
+            lo = np.minimum(np.floor(pos).astype(int), n - 1)
+            hi = np.minimum(lo + 1, n - 1)
+            t = pos - lo
+            shape = [1, 1, 1]
+            shape[axis] = -1
+            t = t.reshape(shape)
+            out = (1 - t) * np.take(out, lo, axis=axis) + t * np.take(out, hi, axis=axis)
+    return out[0] if single else out
+
+
+def batch_norm(x, gamma=None, beta=None, eps: float = 1e-5, running_mean=None,
+               running_var=None, momentum: float = 0.1, training: bool = True):
+    """Batch normalization of ``(N, C, H, W)`` activations, one mean and variance per channel.
+
+    ``y = (x - mu) / sqrt(var + eps) * gamma + beta``. In training, ``mu`` and ``var`` are
+    the mean and the (biased) variance of the batch over ``N, H, W``, and the running
+    estimates move towards them: ``running = (1 - momentum) running + momentum batch``, with
+    the unbiased batch variance (``n / (n - 1)`` times the biased one), as
+    ``torch.nn.BatchNorm2d`` does. In evaluation, the running estimates are used instead, so
+    one image gives the same output whatever else is in its batch.
+
+    Parameters
+    ----------
+    x : (N, C, H, W) array
+    gamma, beta : (C,) arrays, optional
+        Scale and shift (default 1 and 0).
+    eps : float
+    running_mean, running_var : (C,) arrays, optional
+        Default 0 and 1 (a fresh layer); required in spirit for ``training=False``.
+    momentum : float in [0, 1]
+    training : bool
+
+    Returns
+    -------
+    y : (N, C, H, W) float64 array
+    running_mean, running_var : (C,) float64 arrays
+        Updated in training, unchanged in evaluation.
+    """
+    x = _array("x", x, (4,))
+    c = x.shape[1]
+
+    def per_channel(name, value, default):
+        if value is None:
+            return np.full(c, float(default))
+        arr = _array(name, value, (1,))
+        if arr.shape != (c,):
+            raise ValueError(f"{name} must have shape ({c},) for {c} channels, got {arr.shape}")
+        return arr
+
+    gamma, beta = per_channel("gamma", gamma, 1.0), per_channel("beta", beta, 0.0)
+    rmean, rvar = per_channel("running_mean", running_mean, 0.0), per_channel(
+        "running_var", running_var, 1.0)
+    if not 0.0 <= momentum <= 1.0:
+        raise ValueError(f"momentum must be in [0, 1], got {momentum}")
+    if training:
+        n = x.shape[0] * x.shape[2] * x.shape[3]
+        if n < 2:
+            raise ValueError("training-mode batch norm needs more than one value per channel, "
+                             f"got x of shape {x.shape}")
+        mu, var = x.mean(axis=(0, 2, 3)), x.var(axis=(0, 2, 3))
+        rmean = (1 - momentum) * rmean + momentum * mu
+        rvar = (1 - momentum) * rvar + momentum * var * n / (n - 1)
+    else:
+        mu, var = rmean, rvar
+    y = (x - mu[:, None, None]) / np.sqrt(var[:, None, None] + eps)
+    return y * gamma[:, None, None] + beta[:, None, None], rmean, rvar
+
+
+# ----------------------------------------------------------------------------- torch pieces
+def linear_as_conv(linear, input_shape):
+    """The convolution that computes a fully connected layer on ``(C, H, W)`` inputs.
+
+    A ``torch.nn.Linear(C H W, n)`` applied to flattened maps equals a ``torch.nn.Conv2d(C, n,
+    kernel_size=(H, W))`` whose kernel covers the whole input: each of the ``n`` kernels is one
+    row of the weight matrix, reshaped to ``(C, H, W)``. On a larger input the convolution
+    slides, giving a map of outputs (a "fully convolutional" network).
+
+    Parameters
+    ----------
+    linear : torch.nn.Linear
+        With ``in_features == C * H * W``.
+    input_shape : (C, H, W) tuple of ints
+
+    Returns
+    -------
+    torch.nn.Conv2d
+        Same dtype and device as ``linear``, sharing no storage with it.
+    """
+    if not isinstance(linear, nn.Linear):
+        raise TypeError(f"expected a torch.nn.Linear, got {type(linear).__name__}")
+    if len(tuple(input_shape)) != 3:
+        raise ValueError(f"input_shape must be (C, H, W), got {input_shape!r}")
+    c, h, w = (_int("input_shape", v, 1) for v in input_shape)
+    if c * h * w != linear.in_features:
+        raise ValueError(f"input_shape {(c, h, w)} has {c * h * w} values but the layer takes "
+                         f"{linear.in_features}")
+    conv = nn.Conv2d(c, linear.out_features, (h, w), bias=linear.bias is not None,
+                     dtype=linear.weight.dtype, device=linear.weight.device)
+    with torch.no_grad():
+        conv.weight.copy_(linear.weight.reshape(linear.out_features, c, h, w))
+        if linear.bias is not None:
+            conv.bias.copy_(linear.bias)
+    return conv
+
+
+class ResidualBlock(nn.Module):
+    """``relu(x + F(x))`` with ``F`` = conv, batch norm, ReLU, conv, batch norm.
+
+    The convolutions keep the size (``padding = kernel // 2``) and have no bias (batch norm's
+    shift replaces it). With the last batch norm's scale set to zero, ``F = 0`` and the block
+    is the identity on non-negative inputs (He et al., 2016).
+
+    Parameters
+    ----------
+    channels : int
+        Input and output channels.
+    kernel : int
+        Odd kernel size.
+
+    Input and output: ``(N, channels, H, W)`` float tensors.
+    """
+
+    def __init__(self, channels: int, kernel: int = 3):
+        super().__init__()
+        channels, kernel = _int("channels", channels, 1), _int("kernel", kernel, 1)
+        if kernel % 2 == 0:
+            raise ValueError(f"kernel must be odd to keep the size, got {kernel}")
+        pad = kernel // 2
+        self.residual = nn.Sequential(
+            nn.Conv2d(channels, channels, kernel, padding=pad, bias=False),
+            nn.BatchNorm2d(channels), nn.ReLU(),
+            nn.Conv2d(channels, channels, kernel, padding=pad, bias=False),
+            nn.BatchNorm2d(channels))
+        self.relu = nn.ReLU()
+
+    def forward(self, x):
+        return self.relu(x + self.residual(x))
+
+
+# ----------------------------------------------------------------------------- receptive fields
+_POINTWISE = ("ReLU", "LeakyReLU", "PReLU", "ELU", "GELU", "SiLU", "Sigmoid", "Tanh",
+              "BatchNorm2d", "InstanceNorm2d", "GroupNorm", "LayerNorm", "Identity", "Dropout",
+              "Dropout2d")
+
+
+def _layers_from(layers) -> list[tuple[int, int, int]]:
+    """(kernel, stride, dilation) per spatial layer, from tuples or a torch nn.Sequential."""
+    if isinstance(layers, nn.Module):
+        out = []
+        for module in (layers if isinstance(layers, nn.Sequential) else [layers]):
+            name = type(module).__name__
+            if isinstance(module, nn.Sequential):
+                out += _layers_from(module)
+            elif isinstance(module, (nn.Conv2d, nn.MaxPool2d, nn.AvgPool2d)):
+                k, s = _pair("kernel_size", module.kernel_size, 1), _pair(
+                    "stride", module.stride, 1)
+                d = _pair("dilation", getattr(module, "dilation", 1), 1)
+                if k[0] != k[1] or s[0] != s[1] or d[0] != d[1]:
+                    raise ValueError(f"{name} has different row and column settings "
+                                     f"(kernel {k}, stride {s}, dilation {d}); use tuples")
+                out.append((k[0], s[0], d[0]))
+            elif name in _POINTWISE:
+                continue
+            else:
+                raise TypeError(f"cannot compute the receptive field through a {name}: "
+                                "supported are Conv2d, MaxPool2d, AvgPool2d, nested Sequential "
+                                f"and pointwise layers ({', '.join(_POINTWISE)})")
+        return out
+    out = []
+    for i, layer in enumerate(layers):
+        if not isinstance(layer, (tuple, list)) or len(layer) not in (2, 3):
+            raise ValueError(f"layer {i} must be (kernel, stride) or (kernel, stride, dilation), "
+                             f"got {layer!r}")
+        k, s = _int(f"layer {i} kernel", layer[0], 1), _int(f"layer {i} stride", layer[1], 1)
+        d = _int(f"layer {i} dilation", layer[2], 1) if len(layer) == 3 else 1
+        out.append((k, s, d))
+    return out
+
+
+def receptive_field_table(layers) -> list[dict]:
+    """Receptive field and jump after each layer of a stack.
+
+    The rule (Araujo et al., 2019, "Computing receptive fields of convolutional neural
+    networks", Distill): with ``r_0 = 1`` and ``j_0 = 1`` (one input pixel, one pixel apart),
+    a layer of kernel ``k``, stride ``s`` and dilation ``d`` gives
+    ``r_l = r_{l-1} + d (k - 1) j_{l-1}`` and ``j_l = j_{l-1} s``: the kernel reaches
+    ``d (k - 1)`` more neighbours, which are ``j_{l-1}`` input pixels apart.
+
+    Parameters
+    ----------
+    layers : sequence of (kernel, stride) or (kernel, stride, dilation), or torch.nn.Sequential
+        Pointwise layers (ReLU, batch norm, ...) of a Sequential do not change the field.
+
+    Returns
+    -------
+    list of dicts with keys ``kernel``, ``stride``, ``dilation``, ``rf`` (receptive field, in
+    input pixels along one axis) and ``jump`` (input pixels between neighbouring outputs).
+    """
+    rf, jump, rows = 1, 1, []
+    for k, s, d in _layers_from(layers):
+        rf += d * (k - 1) * jump
+        jump *= s
+        rows.append({"kernel": k, "stride": s, "dilation": d, "rf": rf, "jump": jump})
+    return rows
+
+
+def receptive_field(layers) -> int:
+    """Receptive field (input pixels along one axis) of one output of a stack of layers.
+
+    See :func:`receptive_field_table` for the rule and the accepted ``layers``; an empty
+    stack has a receptive field of 1.
+    """
+    table = receptive_field_table(layers)
+    return table[-1]["rf"] if table else 1
+
+
+def empirical_receptive_field(model, size: int, channels: int = 1, trials: int = 4,
+                              seed: int = 0):
+    """Receptive field measured with autograd: which input pixels move one output pixel.
+
+    Feeds ``trials`` random inputs ``(1, channels, size, size)``, differentiates the centre
+    pixel of the output (summed over output channels, so that one channel that a ReLU keeps
+    at zero does not hide the field), and accumulates ``|d out / d input|``. Several random
+    inputs are needed because a max-pooling window passes gradient to its maximum only and a
+    ReLU blocks it where its input is negative; their union covers the full field.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        Maps ``(1, channels, size, size)`` to ``(1, C, H, W)``; run in evaluation mode.
+    size : int
+        Input height and width; large enough that the field does not reach the border.
+    channels : int
+    trials : int
+    seed : int
+        Seed of the random inputs (a local ``torch.Generator``).
+
+    Returns
+    -------
+    rf : (int, int)
+        Height and width of the bounding box of the non-zero gradient.
+    grad : (size, size) float64 array
+        Accumulated absolute gradient, summed over input channels.
+    """
+    size, channels, trials = _int("size", size, 1), _int("channels", channels, 1), _int(
+        "trials", trials, 1)
+    gen = torch.Generator().manual_seed(seed)
+    params = list(model.parameters())
+    dtype = params[0].dtype if params else torch.float32
+    was_training = model.training
+    model.eval()
+    total = torch.zeros(size, size, dtype=torch.float64)
+    try:
+        for _ in range(trials):
+            x = torch.randn(1, channels, size, size, generator=gen, dtype=dtype,
+                            requires_grad=True)
+            out = model(x)
+            if out.ndim != 4:
+                raise ValueError(f"model must return (1, C, H, W) maps, got shape "
+                                 f"{tuple(out.shape)}")
+            pixel = out[0, :, out.shape[2] // 2, out.shape[3] // 2].sum()
+            (grad,) = torch.autograd.grad(pixel, x)   # leaves the model's .grad untouched
+            total += grad[0].abs().sum(0).double()
+    finally:
+        model.train(was_training)
+    rows, cols = np.nonzero(total.numpy() > 0)
+    if rows.size == 0:
+        return (0, 0), total.numpy()
+    return (int(rows.max() - rows.min() + 1), int(cols.max() - cols.min() + 1)), total.numpy()
+
+
+# ----------------------------------------------------------------------------- edge image
+def edge_image(size: int, position: int) -> np.ndarray:
+    """A ``(size, size)`` image: 0 left of column ``position``, 1 from it on (a vertical edge)."""
+    size = _int("size", size, 1)
+    position = _int("position", position, 0)
+    img = np.zeros((size, size))
+    img[:, position:] = 1.0
+    return img
+
+
+# ----------------------------------------------------------------------------- step-throughs
+def _window_mask(shape, top: int, left: int, height: int, width: int, step: int = 1):
+    mask = np.zeros(shape, dtype=bool)
+    mask[top: top + (height - 1) * step + 1: step, left: left + (width - 1) * step + 1: step] = True
+    return mask
+
+
+def conv_step(x, kernel, stride: int, padding: int, step: int) -> dict:
+    """State of a single-channel convolution after ``step`` output cells (raster order).
+
+    Parameters
+    ----------
+    x : (H, W) array
+    kernel : (k, k) array
+    stride, padding : int
+    step : int >= 1
+        Number of output cells computed; clipped to the number of output cells.
+
+    Returns
+    -------
+    dict with ``input`` (the padded input, with NaN in the padding so that a figure can leave
+    those zeros blank), ``window`` (bool mask of the kernel's current position in it),
+    ``kernel``, ``products`` (window values times kernel), ``output`` (the output with NaN
+    where not computed yet), ``current`` (bool mask of the current output cell), ``value``
+    (its value), ``row``, ``col``, ``cell`` (1-based index of the current cell), ``cells``,
+    ``oh``, ``ow`` (output size), ``padding``, ``stride``.
+    """
+    x, k = _array("x", x, (2,)), _array("kernel", kernel, (2,))
+    step = _int("step", step, 1)
+    full = conv2d(x, k, stride=stride, padding=padding)
+    oh, ow = full.shape
+    n = min(step, oh * ow)
+    row, col = divmod(n - 1, ow)
+    xp = np.pad(x, padding)
+    output = np.full(full.shape, np.nan)
+    output.flat[:n] = full.flat[:n]
+    window = _window_mask(xp.shape, row * stride, col * stride, *k.shape)
+    patch = xp[row * stride: row * stride + k.shape[0], col * stride: col * stride + k.shape[1]]
+    current = np.zeros(full.shape, dtype=bool)
+    current[row, col] = True
+    shown = np.full(xp.shape, np.nan)
+    shown[padding: padding + x.shape[0], padding: padding + x.shape[1]] = x
+    return {"input": shown, "window": window, "kernel": k, "products": patch * k + 0.0,
+            "output": output, "current": current, "value": float(full[row, col]),
+            "row": row, "col": col, "cell": n, "cells": oh * ow, "oh": oh, "ow": ow,
+            "padding": padding, "stride": stride}
+
+
+def pool_step(x, kind: str, window: int, stride: int, step: int) -> dict:
+    """State of a pooling layer after ``step`` output cells (raster order).
+
+    Returns a dict with ``input``, ``window`` (bool mask of the current window), ``weights``
+    (the window's weights: binomial for ``"blur"``, uniform for ``"mean"``; for ``"max"``,
+    1 at the window's maximum and 0 elsewhere), ``output`` (NaN where not computed yet),
+    ``current``, ``value``, ``cell``, ``cells``, ``oh``, ``ow``.
+    """
+    x = _array("x", x, (2,))
+    window, stride, step = _int("window", window, 1), _int("stride", stride, 1), _int(
+        "step", step, 1)
+    full = pool2d(x, window, stride, kind)
+    oh, ow = full.shape
+    n = min(step, oh * ow)
+    row, col = divmod(n - 1, ow)
+    output = np.full(full.shape, np.nan)
+    output.flat[:n] = full.flat[:n]
+    patch = x[row * stride: row * stride + window, col * stride: col * stride + window]
+    if kind == "max":
+        weights = np.zeros_like(patch)
+        weights.flat[int(np.argmax(patch))] = 1.0
+    elif kind == "mean":
+        weights = np.full(patch.shape, 1.0 / patch.size)
+    else:
+        weights = blur_kernel(window)
+    current = np.zeros(full.shape, dtype=bool)
+    current[row, col] = True
+    return {"input": x, "window": _window_mask(x.shape, row * stride, col * stride, window,
+                                               window),
+            "weights": weights, "output": output, "current": current,
+            "value": float(full[row, col]), "cell": n, "cells": oh * ow, "oh": oh, "ow": ow}
+
+
+def conv_transpose_step(x, kernel, stride: int, step: int) -> dict:
+    """State of a transposed convolution after the first ``step`` input values are spread.
+
+    Each input value ``x[i, j]`` (raster order) adds ``x[i, j] * kernel`` into the output at
+    rows ``i s ...``, columns ``j s ...``. Output cells no input has reached yet are NaN.
+
+    Returns a dict with ``input``, ``source`` (bool mask of the current input value),
+    ``kernel``, ``stamp`` (``x[i, j] * kernel``; NaN before the first step), ``output``,
+    ``target`` (bool mask of where the stamp lands), ``step``, ``cells`` (input values),
+    ``value`` (the current input value), ``oh``, ``ow``.
+    """
+    x, k = _array("x", x, (2,)), _array("kernel", kernel, (2,))
+    step = _int("step", step, 0)
+    s = _int("stride", stride, 1)
+    h, w = x.shape
+    kh, kw = k.shape
+    n = min(step, h * w)
+    out = np.zeros(((h - 1) * s + kh, (w - 1) * s + kw))
+    touched = np.zeros(out.shape, dtype=bool)
+    source = np.zeros(x.shape, dtype=bool)
+    target = np.zeros(out.shape, dtype=bool)
+    stamp = np.full(k.shape, np.nan)
+    value = float("nan")
+    for idx in range(n):
+        i, j = divmod(idx, w)
+        out[i * s: i * s + kh, j * s: j * s + kw] += x[i, j] * k
+        touched[i * s: i * s + kh, j * s: j * s + kw] = True
+        if idx == n - 1:
+            source[i, j] = True
+            target[i * s: i * s + kh, j * s: j * s + kw] = True
+            stamp, value = x[i, j] * k, float(x[i, j])
+    out[~touched] = np.nan
+    return {"input": x, "source": source, "kernel": k, "stamp": stamp, "output": out,
+            "target": target, "step": n, "cells": h * w, "value": value,
+            "oh": out.shape[0], "ow": out.shape[1]}
+
+
+# ----------------------------------------------------------------------------- demos
+CONV_DEMO_INPUT = [[1, 1, 2, 5, 6, 6],
+                   [1, 2, 2, 6, 6, 5],
+                   [0, 1, 3, 5, 7, 6],
+                   [1, 1, 2, 6, 6, 6],
+                   [2, 1, 1, 5, 6, 7],
+                   [1, 0, 2, 6, 5, 6]]
+"""A 6x6 image with a vertical edge between columns 2 and 3."""
+
+CONV_DEMO_KERNEL = [[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]]
+"""A 3x3 kernel that responds to dark-to-bright vertical edges."""
+
+POOL_DEMO_INPUT = [[3, 1, 4, 1, 5],
+                   [9, 2, 6, 5, 3],
+                   [5, 8, 9, 7, 9],
+                   [3, 2, 3, 8, 4],
+                   [6, 2, 6, 4, 3]]
+"""A 5x5 input for the pooling demo (the first 25 digits of pi)."""
+
+
+def _cells_limit(shape_fn, settings) -> int:
+    return max(int(np.prod(shape_fn(*s))) for s in settings)
+
+
+@register("conv.convolution")
+def convolution_demo(x=None, kernel=None) -> Demo:
+    """Step through a convolution: the kernel slides, each position fills one output cell.
+
+    Controls: zero padding (0, 1), stride (1, 2) and the output cell. ``x`` (H, W) and
+    ``kernel`` (k, k) are nested lists of numbers (default :data:`CONV_DEMO_INPUT` and
+    :data:`CONV_DEMO_KERNEL`).
+    """
+    args = {} if x is None and kernel is None else {"x": x, "kernel": kernel}
+    x = CONV_DEMO_INPUT if x is None else x
+    kernel = CONV_DEMO_KERNEL if kernel is None else kernel
+    xa, ka = _array("x", x, (2,)), _array("kernel", kernel, (2,))
+    settings = [(p, s) for p in (0, 1) for s in (1, 2)]
+    cells = _cells_limit(lambda p, s: conv2d(xa, ka, stride=s, padding=p).shape, settings)
+    n, k = xa.shape[0], ka.shape[0]
+
+    def compute(padding, stride, cell):
+        return conv_step(xa, ka, stride, padding, cell)
+
+    return Demo(
+        "conv.convolution", "Convolution: slide the kernel, one inner product per output cell",
+        [Slider("padding", 0, 1, 1, 0, label="padding p"),
+         Slider("stride", 1, 2, 1, 1, label="stride s"),
+         Slider("cell", 1, cells, 1, 1, label="output cell")],
+        compute,
+        [Panel([Grid("input", fmt="d", highlight="window")],
+               title="input, padding {padding:d} (blank = 0)", axes=False),
+         Panel([Grid("kernel", fmt="d")], title="kernel", axes=False),
+         Panel([Grid("products", fmt="d")], title="window × kernel: sum {value:d}", axes=False),
+         Panel([Grid("output", fmt="d", highlight="current")],
+               title="output {oh:d}×{ow:d}, cell {cell:d}/{cells:d}", axes=False)],
+        alt=(f"Step-through of a 2-D convolution of a {n} by {n} input containing a vertical "
+             f"edge with a {k} by {k} edge kernel. The input grid highlights the current "
+             "kernel window (zero padding, when p = 1, is drawn as blank cells), a second grid "
+             "shows the kernel, a "
+             "third the element-wise products of window and kernel whose sum is the current "
+             "output value, and the output grid fills one cell per step, highlighting the cell "
+             "just computed; stride 2 skips every other window."),
+        ncols=2, height=220, args=args)
+
+
+
+@register("conv.pooling")
+def pooling_demo(x=None) -> Demo:
+    """Step through max, mean and blur pooling with a choice of window and stride.
+
+    ``x`` is an (H, W) nested list of numbers (default :data:`POOL_DEMO_INPUT`).
+    """
+    args = {} if x is None else {"x": x}
+    xa = _array("x", POOL_DEMO_INPUT if x is None else x, (2,))
+    settings = [(w, s) for w in (2, 3) for s in (1, 2)]
+    cells = _cells_limit(lambda w, s: pool2d(xa, w, s).shape, settings)
+
+    def compute(kind, window, stride, cell):
+        result = pool_step(xa, kind, window, stride, cell)
+        result.update(kind=kind, size=window, stride=stride)
+        return result
+
+    n = xa.shape[0]
+    return Demo(
+        "conv.pooling", "Pooling: one value per window",
+        [Choice("kind", POOL_KINDS, "max", label="pooling"),
+         Slider("window", 2, 3, 1, 2, label="window"),
+         Slider("stride", 1, 2, 1, 2, label="stride"),
+         Slider("cell", 1, cells, 1, 1, label="output cell")],
+        compute,
+        [Panel([Grid("input", fmt="d", highlight="window")], title=f"input {n}×{n}",
+               axes=False),
+         Panel([Grid("weights", fmt=".2f")], title="{kind}: weights in the window", axes=False),
+         Panel([Grid("output", fmt=".2f", highlight="current")],
+               title="output {oh:d}×{ow:d}, cell {cell:d}: {value:.2f}", axes=False)],
+        alt=(f"Step-through of pooling on a {n} by {n} grid of digits. The input grid "
+             "highlights the current window; a small grid shows how the window's values are "
+             "weighted (a single 1 at the maximum for max pooling, equal weights for mean "
+             "pooling, binomial weights for blur pooling); the output grid fills one cell per "
+             "step and highlights the cell just computed. Window size and stride change the "
+             "output size."),
+        ncols=3, height=250, args=args)
+
+
+TRANSPOSED_DEMO_INPUT = [[1, 2], [3, 4]]
+"""The 2x2 input of the transposed-convolution demo."""
+
+
+@register("conv.transposed")
+def transposed_convolution_demo(x=None) -> Demo:
+    """Step through a transposed convolution with a kernel of ones (2x2 or 3x3), stride 1 or 2.
+
+    ``x`` is an (H, W) nested list of numbers (default :data:`TRANSPOSED_DEMO_INPUT`).
+    """
+    args = {} if x is None else {"x": x}
+    xa = _array("x", TRANSPOSED_DEMO_INPUT if x is None else x, (2,))
+
+    def compute(kernel, stride, step):
+        result = conv_transpose_step(xa, np.ones((kernel, kernel)), stride, step)
+        result.update(k=kernel, stride=stride)
+        return result
+
+    h, w = xa.shape
+    return Demo(
+        "conv.transposed", "Transposed convolution: each input value stamps a scaled kernel",
+        [Slider("kernel", 2, 3, 1, 2, label="kernel size"),
+         Slider("stride", 1, 2, 1, 1, label="stride s"),
+         Slider("step", 0, h * w, 1, 0, label="input values used")],
+        compute,
+        [Panel([Grid("input", fmt="d", highlight="source")], title=f"input {h}×{w}",
+               axes=False),
+         Panel([Grid("stamp", fmt="d")], title="{value:d} × kernel of ones", axes=False),
+         Panel([Grid("output", fmt="d", highlight="target")],
+               title="output {oh:d}×{ow:d} after {step:d} of {cells:d}", axes=False)],
+        alt=(f"Step-through of a transposed convolution of a {h} by {w} input with a kernel of "
+             "ones. At each step one input value (highlighted) multiplies the kernel, and the "
+             "scaled kernel is added into the output at a position that moves by the stride; "
+             "overlapping placements add up, cells not reached yet are blank."),
+        ncols=3, height=230, args=args)
+
+
+def _overlap_result(kernel: int, stride: int, n: int = 6) -> dict:
+    counts = overlap_counts(n, kernel, stride)
+    grid = np.outer(counts, counts)
+    interior = counts[kernel - 1: len(counts) - kernel + 1] if len(counts) > 2 * (
+        kernel - 1) else counts
+    if kernel < stride:
+        verdict = "gaps: kernel < stride leaves outputs empty"
+    elif kernel % stride == 0:
+        verdict = "even overlap (kernel divisible by stride)"
+    else:
+        verdict = "uneven overlap: checkerboard"
+    return {"image": grid / grid.max(), "x": np.arange(len(counts)), "counts": counts,
+            "k": kernel, "s": stride, "verdict": verdict,
+            "lo": float(interior.min()), "hi": float(interior.max())}
+
+
+@register("conv.overlap")
+def overlap_demo() -> Demo:
+    """How many kernel placements of a transposed convolution reach each output pixel."""
+    return Demo(
+        "conv.overlap", "Overlap of a transposed convolution (input of ones, kernel of ones)",
+        [Slider("kernel", 1, 5, 1, 3, label="kernel size k"),
+         Slider("stride", 1, 4, 1, 2, label="stride s")],
+        _overlap_result,
+        [Panel([Image("image", 0.0, 1.0)], title="overlap count / maximum", axes=False),
+         Panel([Line("x", "counts"), Text("k = {k:d}, s = {s:d}: {verdict}", 0.02, 0.93,
+                                          size=10)],
+               title="count along one row", xlabel="output column", ylabel="placements",
+               xlim=(-0.5, 25.5), ylim=(0, 5.5))],
+        alt=("Two panels for a transposed convolution of a 6 by 6 input of ones with a kernel "
+             "of ones: an image of how many kernel placements cover each output pixel, and the "
+             "count along one row. When the kernel size is a multiple of the stride the "
+             "interior is uniform; otherwise the counts alternate and the image shows a "
+             "checkerboard; a kernel smaller than the stride leaves gaps."),
+        ncols=2, height=300)
+
+
+# ----------------------------------------------------------------------------- figures
+_HIGHLIGHT = "#ffd54f"
+
+
+def _grid_axes(ax, values, fmt: str, highlight=None, shade: bool = False, fontsize=None,
+               vmin=None, vmax=None, hide_zeros: bool = False):
+    """Draw a matrix as cells with their numbers (blank for NaN), like the demos' Grid.
+
+    The cell colours are one embedded image and the cell borders two sets of lines, which
+    keeps the SVG small however many cells there are.
+    """
+    from matplotlib import cm
+    from matplotlib.colors import Normalize, to_rgba
+
+    from .demo import format_value
+
+    values = np.atleast_2d(np.asarray(values, dtype=float))
+    rows, cols = values.shape
+    mask = np.zeros(values.shape, bool) if highlight is None else np.asarray(highlight, bool)
+    finite = values[np.isfinite(values)]
+    norm = Normalize(vmin=finite.min() if vmin is None and finite.size else vmin,
+                     vmax=finite.max() if vmax is None and finite.size else vmax)
+    faces = np.ones((rows, cols, 4))
+    if shade:
+        level = np.clip(np.nan_to_num(norm(np.where(np.isfinite(values), values, np.nan)),
+                                      nan=0.0), 0, 1)
+        faces = np.where(np.isfinite(values)[..., None], cm.Blues(0.05 + 0.6 * level), faces)
+    faces[mask] = to_rgba(_HIGHLIGHT)
+    ax.imshow(faces, extent=(0, cols, rows, 0), interpolation="nearest", aspect="equal")
+    ax.hlines(np.arange(rows + 1), 0, cols, color="#555555", lw=0.8)
+    ax.vlines(np.arange(cols + 1), 0, rows, color="#555555", lw=0.8)
+    size = fontsize or max(5, min(10, 60 / max(rows, cols)))
+    for r in range(rows):
+        for c in range(cols):
+            v = values[r, c]
+            if np.isfinite(v) and not (hide_zeros and v == 0):
+                ax.text(c + 0.5, r + 0.5, format_value(v, fmt), ha="center", va="center",
+                        fontsize=size)
+    ax.set_xlim(-0.05, cols + 0.05)
+    ax.set_ylim(rows + 0.05, -0.05)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    for spine in ax.spines.values():
+        spine.set_visible(False)
+    ax.grid(False)
+
+
+def plot_matrices(matrices: Sequence, titles: Sequence[str] | None = None, fmt: str = "d",
+                  highlights: Sequence | None = None, shade: bool = False,
+                  width: float = 2.2, suptitle: str | None = None):
+    """Draw small matrices side by side as grids of numbers (NaN cells are left blank).
+
+    Parameters
+    ----------
+    matrices : sequence of 2-D arrays (or 1-D, drawn as one row)
+    titles : sequence of str, optional
+    fmt : str
+        Number format: ``"d"``, ``".Nf"`` (as in the demos' Grid).
+    highlights : sequence of bool arrays or None, optional
+        Cells to fill in yellow, per matrix.
+    shade : bool
+        Tint cells by value (light to dark blue).
+    width : float
+        Inches per matrix (scaled by its number of columns relative to the widest).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib.pyplot as plt
+
+    mats = [np.atleast_2d(np.asarray(m, dtype=float)) for m in matrices]
+    if not mats:
+        raise ValueError("need at least one matrix")
+    widest = max(m.shape[1] for m in mats)
+    tallest = max(m.shape[0] for m in mats)
+    ratios = [m.shape[1] for m in mats]
+    fig, axes = plt.subplots(1, len(mats), figsize=(width * sum(ratios) / widest + 0.3 * len(mats),
+                                                    width * tallest / widest + 0.5),
+                             gridspec_kw={"width_ratios": ratios}, squeeze=False)
+    for i, (ax, m) in enumerate(zip(axes[0], mats)):
+        _grid_axes(ax, m, fmt, None if highlights is None else highlights[i], shade,
+                   fontsize=max(6, min(10, 9 * width * 6 / (widest * 2.2))))
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=9)
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_parameter_counts(sides, dense, conv, channels: int = 3, kernel: int = 3):
+    """Parameters of one fully connected vs one convolutional layer as the image grows.
+
+    Parameters
+    ----------
+    sides : (n,) ints
+        Image side length ``N`` (``N x N x channels`` inputs and outputs).
+    dense, conv : (n,) ints
+        Parameter counts of the two layers for each side.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5.2, 3.2))
+    ax.loglog(sides, dense, "o-", label=f"fully connected, N·N·{channels} → N·N·{channels}")
+    ax.loglog(sides, conv, "s-", label=f"convolution {kernel}×{kernel}, {channels} → {channels} "
+                                       "channels")
+    ax.set_xlabel("image side N (pixels)")
+    ax.set_ylabel("parameters")
+    ax.set_xticks(list(sides))
+    ax.set_xticklabels([str(s) for s in sides])
+    ax.minorticks_off()
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def plot_conv_matrix(matrix, input_shape, output_shape):
+    """Show the matrix of a convolution: one row per output pixel, one column per input pixel.
+
+    Non-zero entries are annotated; zeros are blank. Every row holds the same kernel values,
+    shifted along the row (weight sharing), and most entries are zero (local connections).
+    """
+    import matplotlib.pyplot as plt
+
+    m = np.asarray(matrix, dtype=float)
+    rows, cols = m.shape
+    shown = np.where(m == 0, np.nan, m)
+    fig, ax = plt.subplots(figsize=(min(9.5, 0.3 * cols + 1), 0.3 * rows + 1.2))
+    _grid_axes(ax, shown, "d", shade=True, fontsize=7)
+    h, w = input_shape
+    for c in range(w, cols, w):  # separate the input rows
+        ax.axvline(c, color="#d62728", lw=1.2)
+    ax.set_xlabel(f"input pixel (row-major, {h}×{w}; red lines separate image rows)",
+                  fontsize=9)
+    ax.set_ylabel(f"output pixel ({output_shape[0]}×{output_shape[1]})", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_translation_stability(shifts, maps: dict, titles: dict | None = None, fmt=""):
+    """Pooled edge responses for an edge moved by ``shifts`` pixels: one grid per method.
+
+    Cells are tinted by value (0 to 1); zeros are left blank.
+
+    Parameters
+    ----------
+    shifts : sequence of int
+        Row labels.
+    maps : dict of name -> (len(shifts), n) array
+        Row ``i`` is the 1-D output profile (across the edge) for ``shifts[i]``.
+    """
+    import matplotlib.pyplot as plt
+
+    names = list(maps)
+    widths = [np.asarray(maps[k]).shape[1] for k in names]
+    fig, axes = plt.subplots(1, len(names), figsize=(0.27 * sum(widths) + 0.3 * len(names),
+                                                     0.27 * len(shifts) + 0.9),
+                             gridspec_kw={"width_ratios": widths}, squeeze=False)
+    for ax, name in zip(axes[0], names):
+        _grid_axes(ax, maps[name], fmt, shade=True, fontsize=7, vmin=0.0, vmax=1.0,
+                   hide_zeros=True)
+        ax.set_title((titles or {}).get(name, name), fontsize=9)
+        ax.set_yticks(np.arange(len(shifts)) + 0.5)
+        ax.set_yticklabels([str(s) for s in shifts], fontsize=7)
+    axes[0][0].set_ylabel("edge shift (pixels)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_receptive_field(grad, rf_measured, rf_predicted: int, title: str | None = None):
+    """Show where one output pixel's gradient is non-zero, with the bounding box drawn."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    g = np.asarray(grad, dtype=float)
+    fig, ax = plt.subplots(figsize=(3.6, 3.6))
+    shown = np.where(g > 0, np.log10(np.where(g > 0, g, 1.0)), np.nan)
+    ax.imshow(np.zeros_like(g), cmap="gray_r", vmin=0, vmax=1)
+    im = ax.imshow(shown, cmap="viridis")
+    rows, cols = np.nonzero(g > 0)
+    if rows.size:
+        ax.add_patch(Rectangle((cols.min() - 0.5, rows.min() - 0.5), rf_measured[1],
+                               rf_measured[0], fill=False, edgecolor="#d62728", lw=1.5,
+                               ls="--"))
+    ax.set_title(title or f"measured {rf_measured[0]}×{rf_measured[1]}, "
+                 f"predicted {rf_predicted}×{rf_predicted}", fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    for spine in ax.spines.values():
+        spine.set_visible(True)
+        spine.set_color("#888888")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="log10 |gradient|")
+    fig.tight_layout()
+    return fig
+
+
+def plot_images(images: Sequence, titles: Sequence[str] | None = None, vmin: float = 0.0,
+                vmax: float = 1.0, size: float = 2.4, ncols: int | None = None):
+    """Grayscale images in a grid of panels, without interpolation (pixels stay visible)."""
+    import matplotlib.pyplot as plt
+
+    images = [np.asarray(im, dtype=float) for im in images]
+    if not images:
+        raise ValueError("need at least one image")
+    ncols = ncols or len(images)
+    nrows = math.ceil(len(images) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3),
+                             squeeze=False)
+    for i, ax in enumerate(axes.ravel()):
+        ax.set_axis_off()
+        if i < len(images):
+            ax.imshow(images[i], cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_layer_parameters(names: Sequence[str], counts: Sequence[int]):
+    """Horizontal bars: parameters per layer (log scale), e.g. for VGG-16."""
+    import matplotlib.pyplot as plt
+
+    counts = np.asarray(counts, dtype=float)
+    fig, ax = plt.subplots(figsize=(6.0, 0.22 * len(names) + 0.9))
+    y = np.arange(len(names))
+    colors = ["#1f77b4" if n.startswith("conv") else "#d62728" for n in names]
+    ax.barh(y, counts, color=colors)
+    ax.set_yticks(y)
+    ax.set_yticklabels(names, fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xscale("log")
+    ax.set_xlabel("parameters (log scale); blue: convolutions, red: fully connected")
+    fig.tight_layout()
+    return fig
