@@ -1,3 +1,3 @@
 """Import every module that registers demos, so :func:`nnimaging.demo.build` finds them all."""
 
-from . import approximation  # noqa: F401
+from . import approximation, autodiff, conv  # noqa: F401
