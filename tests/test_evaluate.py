@@ -1,15 +1,13 @@
-"""Facts about the evaluation protocol and the degradations it uses (nnimaging.evaluate, nnimaging.degrade)."""
+"""Facts about the evaluation protocol (nnimaging.evaluate); the degradations are tested in test_degrade.py."""
 
 import json
 
 import numpy as np
 import pytest
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from nnimaging import evaluate, models
-from nnimaging.degrade import add_gaussian_noise, gaussian_blur, gaussian_kernel1d, noisy_batch
 from nnimaging.evaluate import GaussianFilterDenoiser, NoisyBaseline, evaluate_denoiser, psnr_8bit, to_8bit
 
 
@@ -25,64 +23,6 @@ def _one_thread():
 def _synthetic(h=40, w=52, seed=0):
     """An 8-bit image scaled to [0, 1], like the test sets."""
     return (np.random.default_rng(seed).integers(0, 256, (h, w)) / 255).astype(np.float32)
-
-
-# ------------------------------------------------------------------------------ noise
-
-
-def test_noise_is_reproducible_by_seed_and_has_the_requested_level():
-    image = np.full((300, 300), 0.5, np.float32)
-    a = add_gaussian_noise(image, 25, seed=7)
-    assert a.dtype == np.float32 and a.shape == image.shape
-    np.testing.assert_array_equal(a, add_gaussian_noise(image, 25, seed=7))
-    assert not np.array_equal(a, add_gaussian_noise(image, 25, seed=8))
-    # exactly image + sigma/255 * default_rng(seed).standard_normal, computed in float64
-    expected = (0.5 + 25 / 255 * np.random.default_rng(7).standard_normal(image.shape)).astype(np.float32)
-    np.testing.assert_array_equal(a, expected)
-    assert np.std(a - image) == pytest.approx(25 / 255, rel=0.01)
-    strong = add_gaussian_noise(image, 100, 7)
-    assert strong.min() < 0 and strong.max() > 1  # not clipped
-
-
-def test_noise_arguments_are_checked():
-    with pytest.raises(ValueError, match="sigma must be a finite number >= 0"):
-        add_gaussian_noise(np.zeros((4, 4)), -1)
-    with pytest.raises(TypeError, match="float array"):
-        add_gaussian_noise(np.zeros((4, 4), np.uint8), 25)
-
-
-def test_noisy_batch_scales_standard_normal_noise_per_image():
-    clean = torch.rand(3, 1, 6, 6)
-    sigma = torch.tensor([0.0, 25.0, 50.0])
-    noisy = noisy_batch(clean, sigma, torch.Generator().manual_seed(3))
-    z = torch.randn(clean.shape, generator=torch.Generator().manual_seed(3))
-    torch.testing.assert_close(noisy, clean + sigma.view(-1, 1, 1, 1) / 255 * z)
-    torch.testing.assert_close(noisy_batch(clean, 25, torch.Generator().manual_seed(3)), clean + 25 / 255 * z)
-    with pytest.raises(ValueError, match=r"shape \(3,\)"):
-        noisy_batch(clean, torch.ones(2))
-
-
-# ------------------------------------------------------------------------------ Gaussian filter
-
-
-def test_gaussian_kernel_matches_the_closed_form():
-    k = gaussian_kernel1d(1.5)
-    x = np.arange(-5, 6)  # radius ceil(3 * 1.5) = 5
-    expected = np.exp(-(x**2) / (2 * 1.5**2))
-    np.testing.assert_allclose(k.numpy(), expected / expected.sum(), rtol=1e-6)
-    assert torch.equal(gaussian_kernel1d(0), torch.ones(1))
-    with pytest.raises(ValueError, match="std must be"):
-        gaussian_kernel1d(-1)
-
-
-def test_gaussian_blur_is_a_separable_2d_convolution_with_reflected_borders():
-    images = torch.rand(2, 1, 12, 15)
-    k = gaussian_kernel1d(1.0)
-    kernel2d = torch.outer(k, k)[None, None]
-    expected = F.conv2d(F.pad(images, (3, 3, 3, 3), mode="reflect"), kernel2d)
-    torch.testing.assert_close(gaussian_blur(images, 1.0), expected)
-    constant = torch.full((1, 1, 9, 9), 0.3)
-    torch.testing.assert_close(gaussian_blur(constant, 2.0), constant)  # weights sum to one
 
 
 # ------------------------------------------------------------------------------ the protocol

@@ -268,3 +268,89 @@ def test_install_weights_copies_verified_files_and_merges_manifests(tmp_path):
     (run / "b.pt").write_bytes(bytes(data))
     with pytest.raises(ValueError, match="checksum mismatch"):
         models.install_weights(run, weights_dir=target)
+
+
+# ------------------------------------------------------------------------------ convolutional autoencoder
+
+
+def _strokes(n, seed=0):
+    """MNIST-like images: three soft strokes (line segments, about 2 pixels wide) in a 28 x 28 frame."""
+    rng = np.random.default_rng(seed)
+    pixels = np.stack(np.mgrid[0:28, 0:28], -1).astype(np.float64)[None, None]  # (1, 1, 28, 28, 2)
+    ends = rng.uniform(6, 22, (n, 3, 2, 2))  # image, stroke, endpoint, (row, col)
+    a, d = ends[:, :, 0, None, None], (ends[:, :, 1] - ends[:, :, 0])[:, :, None, None]
+    t = np.clip(((pixels - a) * d).sum(-1) / (d**2).sum(-1), 0, 1)  # nearest point of each segment
+    dist2 = ((pixels - a - t[..., None] * d) ** 2).sum(-1)
+    return torch.from_numpy(np.exp(-dist2 / 2).max(1).astype(np.float32))[:, None]
+
+
+@pytest.mark.parametrize("latent", [1, 2, 16, 64])
+def test_autoencoder_shapes_and_output_range(latent):
+    torch.manual_seed(0)
+    model = models.ConvAutoencoder(latent=latent, width=4)
+    x = torch.rand(3, 1, 28, 28)
+    z = model.encode(x)
+    assert z.shape == (3, latent) and z.dtype == torch.float32
+    assert model.decode(z).shape == (3, 1, 28, 28)
+    out = model(x)
+    torch.testing.assert_close(out, model.decode(model.encode(x)))
+    assert out.shape == x.shape and out.min() > 0 and out.max() < 1  # sigmoid output
+    assert model.decode(torch.full((2, latent), 1e3)).max() <= 1  # stays in range for extreme codes
+
+
+def test_autoencoder_halves_resolution_twice_then_mirrors_back():
+    model = models.ConvAutoencoder(latent=10, width=8)
+    convs = [m for m in model.encoder if isinstance(m, nn.Conv2d)]
+    assert [(c.stride, c.out_channels) for c in convs] == [((2, 2), 8), ((2, 2), 16)]
+    assert model.encoder[-1].in_features == 16 * 7 * 7 and model.decoder[0].out_features == 16 * 7 * 7
+    feature = model.encoder[:4](torch.zeros(1, 1, 28, 28))
+    assert feature.shape == (1, 16, 7, 7)
+    ups = [m for m in model.decoder if isinstance(m, nn.ConvTranspose2d)]
+    assert [u.stride for u in ups] == [(2, 2), (2, 2)] and ups[-1].out_channels == 1
+
+
+def test_autoencoder_inputs_are_checked():
+    model = models.ConvAutoencoder(latent=8, width=4)
+    with pytest.raises(ValueError, match=r"28 x 28 pixels.*got shape \(1, 1, 32, 32\)"):
+        model(torch.zeros(1, 1, 32, 32))
+    with pytest.raises(ValueError, match=r"1 channel.*got shape \(1, 3, 28, 28\)"):
+        model.encode(torch.zeros(1, 3, 28, 28))
+    with pytest.raises(ValueError, match=r"codes of shape \(N, 8\), got shape \(2, 5\)"):
+        model.decode(torch.zeros(2, 5))
+    with pytest.raises(TypeError, match="float32, got torch.float64"):
+        model.decode(torch.zeros(2, 8, dtype=torch.float64))
+    with pytest.raises(ValueError, match="latent must be an integer >= 1"):
+        models.ConvAutoencoder(latent=0)
+
+
+def _mnist_subset():
+    import os
+
+    if not os.environ.get("NNIMAGING_DATA"):
+        pytest.skip("NNIMAGING_DATA is not set (real MNIST)")
+    from nnimaging.data import load_mnist
+
+    images, _ = load_mnist("train")
+    return torch.from_numpy(images[:256])[:, None]
+
+
+@pytest.mark.parametrize("source", ["synthetic", "mnist"])
+def test_autoencoder_training_halves_the_reconstruction_error(source):
+    images = _strokes(256) if source == "synthetic" else _mnist_subset()
+    torch.manual_seed(0)
+    model = models.ConvAutoencoder(latent=16, width=8)
+    optimizer = torch.optim.Adam(model.parameters(), lr=5e-3)
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        before = F.mse_loss(model(images), images).item()
+    for _ in range(200):
+        batch = images[torch.randint(0, len(images), (32,), generator=generator)]
+        loss = F.mse_loss(model(batch), batch)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        after = F.mse_loss(model(images), images).item()
+    assert after < before / 2
+    # and better than the best image that ignores its input, the mean image
+    assert after < F.mse_loss(images.mean(0, keepdim=True).expand_as(images), images).item()

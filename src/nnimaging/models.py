@@ -20,6 +20,10 @@ Learning of Deep CNN for Image Denoising", IEEE Trans. Image Processing 26(7), 2
 
 O. Ronneberger, P. Fischer, T. Brox, "U-Net: Convolutional Networks for Biomedical Image
 Segmentation", MICCAI 2015.
+
+:class:`ConvAutoencoder` is not a denoiser: it compresses 28 x 28 MNIST digits to a small
+latent vector and decodes them back (``encode``, ``decode``, ``forward``), for the
+chapter on learned image representations. It is not in :data:`ARCHITECTURES`.
 """
 
 from __future__ import annotations
@@ -36,6 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
+    "ConvAutoencoder",
     "Denoiser",
     "DnCNN",
     "UNet",
@@ -320,6 +325,94 @@ class UNet(Denoiser):
         for up, block in zip(self.up, self.decoder):
             x = block(torch.cat([skips.pop(), up(x)], dim=1))
         return self.head(x)[..., :h, :w]
+
+
+# ----------------------------------------------------------------------------------------
+# convolutional autoencoder (MNIST)
+# ----------------------------------------------------------------------------------------
+
+
+class ConvAutoencoder(nn.Module):
+    """Small convolutional autoencoder for 28 x 28 grayscale images (MNIST).
+
+    Encoder: two 3x3 convolutions with stride 2 and padding 1 (28 -> 14 -> 7 pixels,
+    ``width`` then ``2 width`` feature maps, ReLU after each), flattened and mapped by a
+    linear layer to ``latent`` numbers. Decoder, the mirror image: a linear layer and
+    ReLU back to ``2 width`` maps of 7 x 7, then two 4x4 transposed convolutions with
+    stride 2 and padding 1 (7 -> 14 -> 28; ReLU between them) and a sigmoid, so the
+    reconstruction lies in (0, 1) like the images.
+
+    Parameters
+    ----------
+    latent : int >= 1
+        Size of the code (the bottleneck).
+    width : int >= 1
+        Feature maps of the first convolution.
+    """
+
+    size = 28
+    """Image height and width the model accepts."""
+
+    def __init__(self, latent: int = 16, width: int = 16):
+        super().__init__()
+        self.latent = _check_positive_int("latent", latent)
+        self.width = _check_positive_int("width", width)
+        w, s = self.width, self.size // 4
+        self.encoder = nn.Sequential(
+            nn.Conv2d(1, w, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(w, 2 * w, 3, stride=2, padding=1),
+            nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(2 * w * s * s, self.latent),
+        )
+        self.decoder = nn.Sequential(
+            nn.Linear(self.latent, 2 * w * s * s),
+            nn.ReLU(),
+            nn.Unflatten(1, (2 * w, s, s)),
+            nn.ConvTranspose2d(2 * w, w, 4, stride=2, padding=1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(w, 1, 4, stride=2, padding=1),
+            nn.Sigmoid(),
+        )
+
+    def encode(self, x: torch.Tensor) -> torch.Tensor:
+        """Code of each image.
+
+        Parameters
+        ----------
+        x : (N, 1, 28, 28) float32 tensor, values in [0, 1]
+
+        Returns
+        -------
+        (N, latent) float32 tensor.
+        """
+        check_images(x, 1)
+        if x.shape[-2:] != (self.size, self.size):
+            raise ValueError(f"expected images of 28 x 28 pixels, shape (N, 1, 28, 28), got shape {tuple(x.shape)}")
+        return self.encoder(x)
+
+    def decode(self, z: torch.Tensor) -> torch.Tensor:
+        """Images from codes.
+
+        Parameters
+        ----------
+        z : (N, latent) float32 tensor
+
+        Returns
+        -------
+        (N, 1, 28, 28) float32 tensor with values in (0, 1).
+        """
+        if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != self.latent:
+            got = f"shape {tuple(z.shape)}" if isinstance(z, torch.Tensor) else type(z).__name__
+            raise ValueError(f"expected a tensor of codes of shape (N, {self.latent}), got {got}")
+        if z.dtype != torch.float32:
+            raise TypeError(f"expected codes of dtype torch.float32, got {z.dtype}")
+        return self.decoder(z)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Reconstruction ``decode(encode(x))``: (N, 1, 28, 28) in, (N, 1, 28, 28) in (0, 1) out."""
+        return self.decode(self.encode(x))
 
 
 # ----------------------------------------------------------------------------------------
