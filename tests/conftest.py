@@ -43,6 +43,17 @@ def site() -> Path:
     return SITE
 
 
+@pytest.fixture(autouse=True)
+def _one_torch_thread():
+    """The tests' tensors are tiny: one thread is faster than two and immune to a busy machine."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
     def log_message(self, *args):
         pass

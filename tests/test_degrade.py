@@ -18,15 +18,6 @@ from nnimaging.degrade import (
 )
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread is faster than two and immune to a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _piecewise_smooth(h=64, w=64):
     """A smooth pattern plus a bright rectangle (edges), float64 values in [0, 1]."""
     rows, cols = np.mgrid[0:h, 0:w]

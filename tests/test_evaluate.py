@@ -11,15 +11,6 @@ from nnimaging import evaluate, models
 from nnimaging.evaluate import GaussianFilterDenoiser, NoisyBaseline, evaluate_denoiser, psnr_8bit, to_8bit
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread is faster than two and immune to a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def _synthetic(h=40, w=52, seed=0):
     """An 8-bit image scaled to [0, 1], like the test sets."""
     return (np.random.default_rng(seed).integers(0, 256, (h, w)) / 255).astype(np.float32)

@@ -13,15 +13,6 @@ from nnimaging import models
 from nnimaging.models import DnCNN, UNet
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread is faster than two and immune to a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def dncnn_parameters(depth, width, channels=1, bias=False):
     """Closed form: first conv 9*c*w, (depth-2) x (conv 9*w*w + BatchNorm scale and shift 2*w), last conv 9*w*c."""
     return 9 * channels * width + (depth - 2) * (9 * width * width + 2 * width) + 9 * width * channels + (

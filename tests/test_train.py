@@ -14,15 +14,6 @@ from nnimaging.train import PatchSampler, dihedral, dihedral_offsets, lr_at
 SIGMA25_VARIANCE = (25 / 255) ** 2
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Tiny tensors: one thread is faster than two and immune to a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 # ------------------------------------------------------------------------------ augmentation
 
 
