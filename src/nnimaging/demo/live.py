@@ -8,6 +8,7 @@ import time
 import ipywidgets as widgets
 from IPython.display import Image as IPImage
 from matplotlib.backends.backend_agg import FigureCanvasAgg
+from PIL import Image as PILImage
 
 from . import Choice, format_value
 from .render import FigureRenderer
@@ -58,9 +59,13 @@ class LiveDemo:
         start = time.perf_counter()
         params = self.params
         result = self.demo.compute(**params)
-        figure = self.renderer.update({**params, **result})  # templates may name controls too
+        self.renderer.update({**params, **result})  # templates may name controls too
+        if not self.renderer.drawn:
+            self.canvas.draw()
+        width, height = self.canvas.get_width_height()
         buf = io.BytesIO()
-        self.canvas.print_png(buf)  # draw + encode; faster than savefig's extra layout pass
+        PILImage.frombuffer("RGBA", (width, height), self.canvas.buffer_rgba(), "raw", "RGBA", 0,
+                            1).save(buf, format="PNG", compress_level=1)
         self.output.clear_output(wait=True)
         self.output.append_display_data(IPImage(data=buf.getvalue(), format="png",
                                                 alt=self.demo.alt))

@@ -44,16 +44,20 @@ class FigureRenderer:
                              layout="constrained")
         self._updaters = None
         self._shapes = None
+        self.drawn = False  # whether the last update already rendered the canvas
+
 
     def update(self, values: dict) -> Figure:
         """Show ``values`` (control values merged with the computed result)."""
         shapes = self._shape_signature(values)
         if self._updaters is None or shapes != self._shapes:
-            self._build(values)
+            self._build(values)  # lays out by drawing once: that drawing is up to date
             self._shapes = shapes
+            self.drawn = True
         else:
             for updater in self._updaters:
                 updater(values)
+            self.drawn = False
         return self.figure
 
     def _shape_signature(self, values):
