@@ -141,6 +141,16 @@ def train_classifier(
     return losses
 
 
+def _scores(model: nn.Module, inputs: torch.Tensor, expected: str) -> torch.Tensor:
+    """The model's class scores for ``inputs`` (no gradients), checked to be one row per input."""
+    with torch.no_grad():
+        scores = model(inputs)
+    if scores.ndim != 2 or scores.shape[0] != inputs.shape[0]:
+        raise ValueError(f"model must return scores of shape {expected}, "
+                         f"got shape {tuple(scores.shape)}")
+    return scores
+
+
 def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     """Fraction of samples whose highest-scoring class is the true label.
 
@@ -160,13 +170,7 @@ def accuracy(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
         to the lowest class index (``torch.argmax``).
     """
     _check_xy(x, y)
-    with torch.no_grad():
-        scores = model(x)
-    if scores.ndim != 2 or scores.shape[0] != y.shape[0]:
-        raise ValueError(
-            f"model must return scores of shape (N, C) = ({y.shape[0]}, C), "
-            f"got shape {tuple(scores.shape)}"
-        )
+    scores = _scores(model, x, f"(N, C) = ({y.shape[0]}, C)")
     return float((scores.argmax(dim=1) == y).double().mean())
 
 
@@ -261,13 +265,7 @@ def predict_on_grid(
     ys = np.linspace(ylim[0], ylim[1], res)
     gx, gy = np.meshgrid(xs, ys)
     pts = torch.as_tensor(np.stack([gx.ravel(), gy.ravel()], axis=1), dtype=torch.float32)
-    with torch.no_grad():
-        scores = model(pts)
-    if scores.ndim != 2 or scores.shape[0] != pts.shape[0]:
-        raise ValueError(
-            f"model must return scores of shape (M, C) for M = {pts.shape[0]} points, "
-            f"got shape {tuple(scores.shape)}"
-        )
+    scores = _scores(model, pts, f"(M, C) for M = {pts.shape[0]} points")
     classes = scores.argmax(dim=1).numpy().astype(np.int64).reshape(res, res)
     return xs, ys, classes
 

@@ -34,14 +34,19 @@ __all__ = [
 ]
 
 
-def _check_sigma(sigma) -> float:
+def _nonnegative(name: str, value, unit: str = "") -> float:
+    """``value`` as a float, or a clear error if it is not a finite number >= 0."""
     try:
-        value = float(sigma)
+        number = float(value)
     except (TypeError, ValueError):
-        raise TypeError(f"sigma must be a number (0..255 scale), got {type(sigma).__name__}") from None
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"sigma must be a finite number >= 0 on the 0..255 scale, got {sigma}")
-    return value
+        raise TypeError(f"{name} must be a number{unit}, got {type(value).__name__}") from None
+    if not math.isfinite(number) or number < 0:
+        raise ValueError(f"{name} must be a finite number >= 0{unit}, got {value}")
+    return number
+
+
+def _check_sigma(sigma) -> float:
+    return _nonnegative("sigma", sigma, " on the 0..255 scale")
 
 
 def add_gaussian_noise(image, sigma: float, seed: int = 0) -> np.ndarray:
@@ -390,12 +395,7 @@ def wiener_deconvolve(blurred, kernel, nsr: float):
         ``nsr == 0`` while the kernel's spectrum vanishes (``|K| < 1000 eps``) somewhere.
     """
     kind, y = _check_image(blurred, "blurred")
-    try:
-        nsr = float(nsr)
-    except (TypeError, ValueError):
-        raise TypeError(f"nsr must be a number >= 0, got {type(nsr).__name__}") from None
-    if not math.isfinite(nsr) or nsr < 0:
-        raise ValueError(f"nsr must be a finite number >= 0, got {nsr}")
+    nsr = _nonnegative("nsr", nsr)
     otf = kernel_spectrum(kernel, y.shape[-2:])
     power = np.abs(otf) ** 2
     eps = np.finfo(np.float64 if kind == "numpy" or y.dtype == torch.float64 else np.float32).eps
