@@ -301,3 +301,20 @@ def test_real_image_sets(shared_data, name, count, shapes):
     assert {im.shape for im in images} == shapes
     assert all(im.dtype == np.float32 and im.min() >= 0 and im.max() <= 1 for im in images)
     assert cached_files(data.cache_dir()) == []
+
+
+def test_local_data_needs_no_pooch(tmp_path):
+    """Training machines may lack pooch: reading NNIMAGING_DATA must not import it."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parents[2] / "shared" / "data"
+    data = os.environ.get("NNIMAGING_DATA") or str(root)
+    if not (Path(data) / "set12").is_dir():
+        pytest.skip("needs the shared datasets")
+    code = ("import sys; sys.modules['pooch'] = None\n"
+            "from nnimaging.data import load_images\n"
+            "print(len(load_images('set12')))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**os.environ, "NNIMAGING_DATA": data}, check=True)
+    assert out.stdout.strip() == "12"

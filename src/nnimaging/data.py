@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
 import os
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
-import pooch
 from PIL import Image
 
 __all__ = [
@@ -89,9 +89,21 @@ def source_url(relpath: str) -> str:
     return base.rstrip("/") + "/" + name
 
 
+def _sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
 def cache_dir() -> Path:
     """Folder where downloads are kept: ``$NNIMAGING_CACHE`` or ``pooch.os_cache("nnimaging")``."""
-    return Path(os.environ.get("NNIMAGING_CACHE") or pooch.os_cache("nnimaging"))
+    if os.environ.get("NNIMAGING_CACHE"):
+        return Path(os.environ["NNIMAGING_CACHE"])
+    import pooch  # imported where needed: reading NNIMAGING_DATA works without it
+
+    return Path(pooch.os_cache("nnimaging"))
 
 
 def _layout() -> str:
@@ -145,11 +157,12 @@ def fetch(relpath: str) -> Path:
     local = os.environ.get("NNIMAGING_DATA")
     if local and (Path(local) / relpath).is_file():
         path = Path(local) / relpath
-        actual = pooch.file_hash(str(path), alg="sha256")
+        actual = _sha256(path)
         if actual != expected:
             raise ChecksumError(f"{path} is not the registered file: expected SHA-256 {expected}, got "
                                 f"{actual}. Replace it with the original ({url}) or unset NNIMAGING_DATA.")
         return path
+    import pooch
     import requests  # a dependency of pooch
 
     target = cache_dir() / relpath
