@@ -158,6 +158,36 @@ def _as_maps(x, name: str = "x") -> tuple[np.ndarray, bool]:
     return (arr[None], True) if arr.ndim == 2 else (arr, False)
 
 
+def _maps_and_kernels(x, weight, in_axis: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """Inputs of :func:`conv2d` / :func:`conv_transpose2d` as (C, H, W) maps and 4-D kernels.
+
+    ``in_axis`` is the weight axis of the input channels (1 for convolution, 0 for PyTorch's
+    transposed-convolution layout). The flag says whether a 2-D image and kernel were given.
+    """
+    maps, single = _as_maps(x)
+    w = _array("weight", weight, (2, 4))
+    flat = w.ndim == 2
+    if flat:
+        if not single:
+            raise ValueError(f"a 2-D kernel needs a 2-D image, got x of shape {maps.shape}")
+        return maps, w[None, None], True
+    if w.shape[in_axis] != maps.shape[0]:
+        where = " (first axis)" if in_axis == 0 else ""
+        raise ValueError(f"weight has {w.shape[in_axis]} input channels{where} but x has "
+                         f"{maps.shape[0]} (weight {w.shape}, x {maps.shape})")
+    return maps, w, False
+
+
+def _finish(out: np.ndarray, bias, flat: bool) -> np.ndarray:
+    """Add the per-channel ``bias`` to (C_out, H, W) ``out``; drop the channel axis if ``flat``."""
+    if bias is not None:
+        bias = _array("bias", bias, (1,))
+        if bias.shape[0] != out.shape[0]:
+            raise ValueError(f"bias must have {out.shape[0]} entries, got {bias.shape[0]}")
+        out = out + bias[:, None, None]
+    return out[0] if flat else out
+
+
 def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1) -> np.ndarray:
     """2-D convolution as deep-learning libraries define it (a cross-correlation).
 
@@ -181,16 +211,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1) -> np.ndarray:
     (C_out, H_out, W_out) float64 array, or (H_out, W_out) for a 2-D ``x`` and ``weight``;
     ``H_out = conv_output_size(H, kh, stride, padding, dilation)``.
     """
-    maps, single = _as_maps(x)
-    w = _array("weight", weight, (2, 4))
-    flat = w.ndim == 2
-    if flat:
-        if not single:
-            raise ValueError(f"a 2-D kernel needs a 2-D image, got x of shape {maps.shape}")
-        w = w[None, None]
-    elif w.shape[1] != maps.shape[0]:
-        raise ValueError(f"weight has {w.shape[1]} input channels but x has {maps.shape[0]} "
-                         f"(weight {w.shape}, x {maps.shape})")
+    maps, w, flat = _maps_and_kernels(x, weight, in_axis=1)
     (sh, sw), (ph, pw), (dh, dw) = (_pair("stride", stride, 1), _pair("padding", padding),
                                     _pair("dilation", dilation, 1))
     _, kh, kw = w.shape[1:]
@@ -203,12 +224,7 @@ def conv2d(x, weight, bias=None, stride=1, padding=0, dilation=1) -> np.ndarray:
             patch = xp[:, a * dh: a * dh + sh * (h_out - 1) + 1: sh,
                        b * dw: b * dw + sw * (w_out - 1) + 1: sw]
             out += np.einsum("oc,chw->ohw", w[:, :, a, b], patch)
-    if bias is not None:
-        bias = _array("bias", bias, (1,))
-        if bias.shape[0] != w.shape[0]:
-            raise ValueError(f"bias must have {w.shape[0]} entries, got {bias.shape[0]}")
-        out += bias[:, None, None]
-    return out[0] if flat else out
+    return _finish(out, bias, flat)
 
 
 def conv_matrix(kernel, input_shape, stride=1, padding=0) -> np.ndarray:
@@ -259,16 +275,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
     (C_out, H_out, W_out) float64 array, or (H_out, W_out) for 2-D inputs;
     ``H_out = conv_transpose_output_size(H, kh, stride, padding, output_padding)``.
     """
-    maps, single = _as_maps(x)
-    w = _array("weight", weight, (2, 4))
-    flat = w.ndim == 2
-    if flat:
-        if not single:
-            raise ValueError(f"a 2-D kernel needs a 2-D input, got x of shape {maps.shape}")
-        w = w[None, None]
-    elif w.shape[0] != maps.shape[0]:
-        raise ValueError(f"weight has {w.shape[0]} input channels (first axis) but x has "
-                         f"{maps.shape[0]} (weight {w.shape}, x {maps.shape})")
+    maps, w, flat = _maps_and_kernels(x, weight, in_axis=0)
     (sh, sw), (ph, pw), (oh, ow) = (_pair("stride", stride, 1), _pair("padding", padding),
                                     _pair("output_padding", output_padding))
     _, c_out, kh, kw = w.shape
@@ -281,12 +288,7 @@ def conv_transpose2d(x, weight, bias=None, stride=1, padding=0, output_padding=0
             full[:, a: a + sh * (h - 1) + 1: sh, b: b + sw * (wd - 1) + 1: sw] += np.einsum(
                 "co,chw->ohw", w[:, :, a, b], maps)
     out = full[:, ph: ph + h_out, pw: pw + w_out]
-    if bias is not None:
-        bias = _array("bias", bias, (1,))
-        if bias.shape[0] != c_out:
-            raise ValueError(f"bias must have {c_out} entries, got {bias.shape[0]}")
-        out = out + bias[:, None, None]
-    return out[0] if flat else out
+    return _finish(out, bias, flat)
 
 
 def overlap_counts(n: int, kernel: int, stride: int) -> np.ndarray:
