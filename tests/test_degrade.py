@@ -6,11 +6,13 @@ import torch
 import torch.nn.functional as F
 
 from nnimaging.degrade import (
+    Degradation,
     add_gaussian_noise,
     blur,
     gaussian_blur,
     gaussian_kernel1d,
     gaussian_kernel2d,
+    kernel_from_spec,
     kernel_spectrum,
     motion_blur_kernel,
     noisy_batch,
@@ -289,3 +291,44 @@ def test_wiener_arguments_are_checked_with_clear_errors():
     with pytest.raises(ValueError, match=r"spectrum vanishes.*use nsr > 0"):
         wiener_deconvolve(np.zeros((6, 6)), motion_blur_kernel(3, 0), 0)
     assert np.all(np.isfinite(wiener_deconvolve(np.zeros((6, 6)), motion_blur_kernel(3, 0), 1e-3)))
+
+
+def test_kernel_from_spec_builds_the_named_kernels():
+    np.testing.assert_array_equal(kernel_from_spec("gaussian:1.5"), gaussian_kernel2d(1.5))
+    np.testing.assert_array_equal(kernel_from_spec("motion:9:30"), motion_blur_kernel(9, 30))
+    np.testing.assert_array_equal(kernel_from_spec("motion:5"), motion_blur_kernel(5))
+    for bad in ("gaussian", "box:3", "gaussian:1:2", "motion:a", 3):
+        with pytest.raises(ValueError, match="blur kernel spec"):
+            kernel_from_spec(bad)
+
+
+def test_degradation_for_training_and_testing_is_the_same_forward_model():
+    rng = np.random.default_rng(0)
+    clean = rng.random((32, 32)).astype(np.float32)
+    # denoising: image() is add_gaussian_noise, batch() is noisy_batch
+    plain = Degradation()
+    assert plain.task == "denoise" and plain.describe() == {"task": "denoise"}
+    np.testing.assert_array_equal(plain.image(clean, 25, seed=3), add_gaussian_noise(clean, 25, seed=3))
+    # deblurring: blur, then noise, then (optionally) Wiener with the stated NSR
+    deblur = Degradation("motion:5:0", wiener_nsr=0.01)
+    k = motion_blur_kernel(5, 0)
+    expected = wiener_deconvolve(add_gaussian_noise(blur(clean.astype(np.float64), k), 10, seed=1), k, 0.01)
+    np.testing.assert_allclose(deblur.image(clean, 10, seed=1), expected, rtol=1e-5, atol=1e-6)
+    assert deblur.describe() == {"task": "deblur", "blur": "motion:5:0", "boundary": "circular", "wiener_nsr": 0.01}
+    # with no noise the batch path equals the image path (torch vs numpy)
+    x = torch.from_numpy(clean)[None, None]
+    np.testing.assert_allclose(deblur.batch(x, 0.0)[0, 0].numpy(), deblur.image(clean, 0.0), atol=1e-5)
+    only_blur = Degradation("gaussian:1")
+    np.testing.assert_allclose(only_blur.batch(x, 0.0)[0, 0].numpy(), blur(clean, gaussian_kernel2d(1.0)), atol=1e-6)
+    # per-patch noise levels in training, like blind denoising
+    g = torch.Generator().manual_seed(0)
+    noisy = only_blur.batch(x.repeat(2, 1, 1, 1), torch.tensor([0.0, 50.0]), g)
+    residual = noisy - only_blur.batch(x.repeat(2, 1, 1, 1), 0.0)
+    assert residual[0].abs().max() == 0 and 0.1 < residual[1].std() < 0.3
+
+
+def test_degradation_arguments_are_checked():
+    with pytest.raises(ValueError, match="needs a blur kernel"):
+        Degradation(None, wiener_nsr=0.01)
+    with pytest.raises(ValueError, match="wiener_nsr must be a finite number >= 0"):
+        Degradation("gaussian:1", wiener_nsr=-1)

@@ -39,6 +39,28 @@ def test_dncnn_layers_follow_the_paper():
     assert kinds == ["Conv2d", "ReLU"] + ["Conv2d", "BatchNorm2d", "ReLU"] * 15 + ["Conv2d"]
 
 
+def test_dncnn_without_batch_norm_and_bias_is_positively_homogeneous():
+    torch.manual_seed(0)
+    model = DnCNN(depth=5, width=8, bias=False, batch_norm=False).eval()
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.modules())
+    assert all(m.bias is None for m in model.modules() if isinstance(m, nn.Conv2d))
+    x = torch.rand(2, 1, 12, 12)
+    with torch.no_grad():
+        for a in (0.1, 2.0, 7.5):
+            torch.testing.assert_close(model(a * x), a * model(x), rtol=1e-5, atol=1e-6)
+    biased = DnCNN(depth=5, width=8, bias=True, batch_norm=False).eval()
+    assert all(m.bias is not None for m in biased.modules() if isinstance(m, nn.Conv2d))
+    with torch.no_grad():
+        for m in biased.modules():
+            if isinstance(m, nn.Conv2d):
+                m.bias.fill_(0.05)
+        assert not torch.allclose(biased(2 * x), 2 * biased(x), atol=1e-4), "a bias breaks the homogeneity"
+    # parameters: the paper's count minus the BatchNorm scales and shifts, plus a bias per conv
+    assert models.count_parameters(biased) == 9 * 8 + 3 * 9 * 64 + 9 * 8 + 4 * 8 + 1
+    assert biased.config["kwargs"]["batch_norm"] is False
+    assert "batch_norm" not in DnCNN(depth=3, width=4).config["kwargs"], "paper models keep their manifest kwargs"
+
+
 def test_dncnn_bias_option_touches_first_and_last_conv_only():
     convs = [m for m in DnCNN(depth=5, width=8, bias=True).modules() if isinstance(m, nn.Conv2d)]
     assert convs[0].bias is not None and convs[-1].bias is not None
@@ -226,8 +248,8 @@ def test_incompatible_state_dict_is_rejected_with_clear_message(tmp_path):
 
 
 def test_missing_weights_name_the_training_command(tmp_path):
-    with pytest.raises(models.WeightsNotFoundError, match=r"(?s)dncnn_sigma25.*none yet.*python -m nnimaging.train dncnn"):
-        models.load_pretrained("dncnn_sigma25", weights_dir=tmp_path)
+    with pytest.raises(models.WeightsNotFoundError, match=r"(?s)dncnn-s25.*none yet.*python -m nnimaging.train dncnn"):
+        models.load_pretrained("dncnn-s25", weights_dir=tmp_path)
     models.save_pretrained(_tiny(), "tiny", weights_dir=tmp_path)
     (tmp_path / "tiny.pt").unlink()
     with pytest.raises(models.WeightsNotFoundError, match=r"(?s)tiny.pt is missing.*--export tiny"):

@@ -225,6 +225,39 @@ def test_unet_trains_with_the_same_cli(data_dir, tmp_path):
     assert summary["entry"]["kwargs"]["upsample"] == "bilinear"
 
 
+def test_deblurring_networks_train_on_the_recorded_degradation(data_dir, tmp_path):
+    out = tmp_path / "deblur"
+    argv = _argv(data_dir, out, "--max-steps", "3", "--blur", "gaussian:1", "--wiener-nsr", "0.01",
+                 "--sigma-range", "1", "6", "--val-dir", str(data_dir))  # fmt: skip
+    summary = train.main(argv)
+    training = summary["entry"]["training"]
+    assert training["degradation"] == {"task": "deblur", "blur": "gaussian:1", "boundary": "circular", "wiener_nsr": 0.01}
+    assert training["val"]["sigma"] == 3.5, "validated in the middle of a noise range that excludes 25"
+    assert training["elapsed_s"] >= 0 and training["device"].startswith("cpu")
+    # the validation PSNR is measured on the Wiener output of the blurred image, not on noise alone
+    from nnimaging.degrade import Degradation
+    from nnimaging.evaluate import denoise, load_image_dir, psnr_8bit
+
+    clean = load_image_dir(data_dir)[0][0]
+    model = models.load_pretrained("deblur", weights_dir=_manifest_dir(out))
+    expected = psnr_8bit(denoise(model, Degradation("gaussian:1", 0.01).image(clean, 3.5, 0)), clean)
+    assert summary["val_psnr"] == pytest.approx(expected, abs=1e-4)
+    with pytest.raises(ValueError, match="trained with blur='gaussian:1'"):
+        other = list(argv)
+        other[other.index("gaussian:1")] = "gaussian:2"
+        train.main([*other, "--resume"])
+    with pytest.raises(ValueError, match="blur kernel spec"):
+        train.main(_argv(data_dir, tmp_path / "bad", "--blur", "box:3"))
+    with pytest.raises(ValueError, match="needs a blur kernel"):
+        train.main(_argv(data_dir, tmp_path / "bad", "--wiener-nsr", "0.1"))
+
+
+def _manifest_dir(out):
+    entry = json.loads((out / "manifest_entry.json").read_text())
+    (out / "manifest.json").write_text(json.dumps([entry]))
+    return out
+
+
 def test_bf16_autocast_path_keeps_float32_weights(data_dir, tmp_path):
     # the path CUDA runs take by default, exercised here with CPU autocast
     summary = train.main(_argv(data_dir, tmp_path / "bf16", "--max-steps", "3", "--amp", "bf16"))
@@ -261,6 +294,11 @@ def test_command_line_flags_map_to_settings():
     assert cfg["sigma_range"] == [0.0, 55.0] and cfg["compile"]
     cfg = train.config_from_args(["unet", "--no-batch-norm", "--no-residual", "--upsample", "nearest"])
     assert cfg["model_kwargs"] == {"batch_norm": False, "residual": False, "upsample": "nearest"}
+    cfg = train.config_from_args(["dncnn", "--no-batch-norm", "--bias", "--blur", "motion:9:30", "--wiener-nsr", "0.01"])
+    assert cfg["model_kwargs"] == {"batch_norm": False, "bias": True}
+    assert (cfg["blur"], cfg["wiener_nsr"]) == ("motion:9:30", 0.01)
+    with pytest.raises(SystemExit):
+        train.config_from_args(["dncnn", "--upsample", "nearest"])
     with pytest.raises(SystemExit):
         train.config_from_args(["unet", "--bias"])
     with pytest.raises(ValueError, match="unknown training settings"):

@@ -31,6 +31,8 @@ __all__ = [
     "kernel_spectrum",
     "blur",
     "wiener_deconvolve",
+    "kernel_from_spec",
+    "Degradation",
 ]
 
 
@@ -410,3 +412,85 @@ def wiener_deconvolve(blurred, kernel, nsr: float):
         return np.fft.ifft2(gain * np.fft.fft2(y.astype(np.float64))).real.astype(y.dtype)
     gain_t = torch.from_numpy(gain).to(device=y.device, dtype=_complex_dtype(y.dtype))
     return torch.fft.ifft2(gain_t * torch.fft.fft2(y)).real.to(y.dtype)
+
+
+# ----------------------------------------------------------------------------------------
+# the degradation a restoration network is trained and tested on
+# ----------------------------------------------------------------------------------------
+
+
+def kernel_from_spec(spec: str) -> np.ndarray:
+    """A blur kernel from a short text spec, as used on the command line.
+
+    ``"gaussian:STD"`` gives :func:`gaussian_kernel2d` ``(STD)``; ``"motion:LENGTH"`` or
+    ``"motion:LENGTH:ANGLE"`` gives :func:`motion_blur_kernel`.
+    """
+    if not isinstance(spec, str) or ":" not in spec:
+        raise ValueError(f"blur kernel spec must look like 'gaussian:2' or 'motion:9:30', got {spec!r}")
+    kind, *args = spec.split(":")
+    try:
+        numbers = [float(a) for a in args]
+    except ValueError:
+        raise ValueError(f"blur kernel spec {spec!r}: the parameters after ':' must be numbers") from None
+    if kind == "gaussian" and len(numbers) == 1:
+        return gaussian_kernel2d(numbers[0])
+    if kind == "motion" and len(numbers) in (1, 2):
+        return motion_blur_kernel(*numbers)
+    raise ValueError(f"blur kernel spec must be 'gaussian:STD' or 'motion:LENGTH[:ANGLE]', got {spec!r}")
+
+
+class Degradation:
+    """What a restoration network sees: noise only, or a circular blur then noise, then optionally Wiener.
+
+    One object serves training (:meth:`batch`, on the device, with a torch generator) and
+    testing (:meth:`image`, numpy, seeded per image like the evaluation protocol), so the
+    two cannot drift apart.
+
+    Parameters
+    ----------
+    blur : str or None
+        ``None`` for denoising, or a kernel spec for :func:`kernel_from_spec` (deblurring
+        with the circular forward model :func:`blur`).
+    wiener_nsr : float or None
+        With a blur: pass the observation through :func:`wiener_deconvolve` with this
+        noise-to-signal ratio before the network sees it ("Wiener + network").
+    """
+
+    def __init__(self, blur: str | None = None, wiener_nsr: float | None = None):
+        self.blur_spec = blur
+        self.kernel = None if blur is None else kernel_from_spec(blur)
+        if wiener_nsr is not None and blur is None:
+            raise ValueError("wiener_nsr needs a blur kernel: Wiener deconvolution undoes a blur")
+        self.wiener_nsr = None if wiener_nsr is None else _nonnegative("wiener_nsr", wiener_nsr)
+
+    @property
+    def task(self) -> str:
+        return "denoise" if self.kernel is None else "deblur"
+
+    def describe(self) -> dict:
+        """JSON-ready description, stored with trained weights and results."""
+        if self.kernel is None:
+            return {"task": "denoise"}
+        return {"task": "deblur", "blur": self.blur_spec, "boundary": "circular", "wiener_nsr": self.wiener_nsr}
+
+    def _after_noise(self, observed):
+        if self.wiener_nsr is None:
+            return observed
+        return wiener_deconvolve(observed, self.kernel, self.wiener_nsr)
+
+    def batch(self, clean: torch.Tensor, sigma, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Degrade a batch ``(N, C, H, W)`` on its device; ``sigma`` as in :func:`noisy_batch`."""
+        if self.kernel is None:
+            return noisy_batch(clean, sigma, generator)
+        return self._after_noise(noisy_batch(blur(clean, self.kernel), sigma, generator))
+
+    def image(self, clean, sigma: float, seed: int = 0) -> np.ndarray:
+        """Degrade one ``(H, W)`` image in [0, 1]; noise as in :func:`add_gaussian_noise`."""
+        if self.kernel is None:
+            return add_gaussian_noise(clean, sigma, seed)
+        clean = np.asarray(clean)
+        blurred = blur(clean.astype(np.float64), self.kernel)
+        return np.asarray(self._after_noise(add_gaussian_noise(blurred, sigma, seed)), dtype=clean.dtype)
+
+    def __repr__(self) -> str:
+        return f"Degradation(blur={self.blur_spec!r}, wiener_nsr={self.wiener_nsr!r})"

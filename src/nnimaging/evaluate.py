@@ -12,8 +12,8 @@ Protocol (as in the test code of DnCNN, Zhang et al. 2017):
 
 Command line::
 
-    python -m nnimaging.evaluate dncnn_sigma25 --dataset bsd68 --sigma 25 --out results.json
-    python -m nnimaging.evaluate runs/dncnn_sigma25 --dataset set12 --sigma 25
+    python -m nnimaging.evaluate dncnn-s25 --dataset bsd68 --sigma 25 --out results.json
+    python -m nnimaging.evaluate runs/dncnn-s25 --dataset set12 --sigma 25
     python -m nnimaging.evaluate noisy --dataset bsd68 --sigma 25
     python -m nnimaging.evaluate gaussian --gaussian-width 1.0 --dataset bsd68 --sigma 25
 
@@ -36,7 +36,7 @@ import torch
 from torch import nn
 
 from . import models
-from .degrade import add_gaussian_noise, gaussian_blur
+from .degrade import Degradation, gaussian_blur
 from .metrics import psnr
 
 __all__ = [
@@ -149,7 +149,9 @@ def denoise(model: nn.Module, noisy) -> np.ndarray:
     return out[0, 0].float().cpu().numpy()
 
 
-def evaluate_denoiser(model: nn.Module, images, sigma: float, seed: int = 0, names=None, progress: bool = False) -> dict:
+def evaluate_denoiser(
+    model: nn.Module, images, sigma: float, seed: int = 0, names=None, progress: bool = False, degradation=None
+) -> dict:
     """Mean PSNR of a denoiser on a set of clean images under the standard protocol.
 
     Parameters
@@ -166,6 +168,9 @@ def evaluate_denoiser(model: nn.Module, images, sigma: float, seed: int = 0, nam
         Image names for the report (default ``"0", "1", ...``).
     progress : bool
         Show a tqdm bar.
+    degradation : nnimaging.degrade.Degradation, optional
+        What the model sees (default: noise only). With a blur, ``noisy_psnr`` is the PSNR of
+        the model's input (the blurred noisy image, or its Wiener deconvolution).
 
     Returns
     -------
@@ -176,6 +181,7 @@ def evaluate_denoiser(model: nn.Module, images, sigma: float, seed: int = 0, nam
     images = list(images)
     if not images:
         raise ValueError("images is empty")
+    degradation = Degradation() if degradation is None else degradation
     names = [str(i) for i in range(len(images))] if names is None else [str(n) for n in names]
     if len(names) != len(images):
         raise ValueError(f"got {len(names)} names for {len(images)} images")
@@ -189,7 +195,7 @@ def evaluate_denoiser(model: nn.Module, images, sigma: float, seed: int = 0, nam
         clean = np.asarray(clean)
         if clean.ndim != 2 or not np.issubdtype(clean.dtype, np.floating):
             raise ValueError(f"image {name!r}: expected an (H, W) float array in [0, 1], got {clean.shape} {clean.dtype}")
-        noisy = add_gaussian_noise(clean, sigma, seed)
+        noisy = degradation.image(clean, sigma, seed)
         rows.append(
             {"name": name, "psnr": psnr_8bit(denoise(model, noisy), clean), "noisy_psnr": psnr_8bit(noisy, clean)}
         )

@@ -65,13 +65,24 @@ WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 MANIFEST_NAME = "manifest.json"
 
 RECIPES = {
-    "dncnn_sigma25": "python -m nnimaging.train dncnn --sigma 25 --out runs/dncnn_sigma25 --export dncnn_sigma25",
-    "dncnn_blind": (
-        "python -m nnimaging.train dncnn --depth 20 --sigma-range 0 55 --out runs/dncnn_blind --export dncnn_blind"
+    "dncnn-s25": "python -m nnimaging.train dncnn --sigma 25 --out runs/dncnn-s25 --export dncnn-s25",
+    "dncnn-b": "python -m nnimaging.train dncnn --depth 20 --sigma-range 0 55 --out runs/dncnn-b --export dncnn-b",
+    "unet-denoise": (
+        "python -m nnimaging.train unet --sigma-range 0 55 --patch-size 64 --batch-size 64 "
+        "--out runs/unet-denoise --export unet-denoise"
     ),
-    "unet_sigma25": "python -m nnimaging.train unet --sigma 25 --out runs/unet_sigma25 --export unet_sigma25",
+    "unet-deblur": (
+        "python -m nnimaging.train unet --width 16 --blur motion:9:30 --sigma-range 1 6 --patch-size 64 "
+        "--batch-size 64 --out runs/unet-deblur --export unet-deblur"
+    ),
+    "unet-wiener": (
+        "python -m nnimaging.train unet --width 16 --blur motion:9:30 --wiener-nsr 0.01 --sigma-range 1 6 "
+        "--patch-size 64 --batch-size 64 --out runs/unet-wiener --export unet-wiener"
+    ),
 }
-"""The command that trains and exports each planned pretrained model."""
+"""The full-length command that trains and exports each shipped model (the paper's 80,000 steps;
+on a GPU). The weights shipped now come from shorter CPU runs; each manifest entry records the
+command that actually made it."""
 
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
@@ -191,24 +202,45 @@ class DnCNN(Denoiser):
     channels : int
         Image channels (1: grayscale).
     bias : bool
-        Bias in the first and last convolutions. The middle convolutions never have one:
-        the BatchNorm that follows would cancel it. With ``bias=False`` (the default) the
-        model has ``9 c w + (depth - 2) (9 w^2 + 2 w) + 9 w c`` parameters, 556,032 for
-        depth 17, width 64, c = 1; ``bias=True`` adds ``w + c``.
+        Bias in the first and last convolutions. With BatchNorm the middle convolutions
+        never have one: the BatchNorm that follows would cancel it. With ``bias=False`` (the
+        default) the model has ``9 c w + (depth - 2) (9 w^2 + 2 w) + 9 w c`` parameters,
+        556,032 for depth 17, width 64, c = 1; ``bias=True`` adds ``w + c``.
     residual : bool
         Predict the noise (True, as in the paper) or the clean image (False).
+    batch_norm : bool
+        BatchNorm in the middle layers (True, as in the paper). Without it the middle
+        convolutions get a bias when ``bias=True``; with ``bias=False`` the network then has
+        no additive constant at all, so it is positively homogeneous:
+        ``model(a * x) == a * model(x)`` for every ``a > 0`` (the "bias-free" networks of
+        Mohan et al., ICLR 2020).
     """
 
     architecture = "dncnn"
 
-    def __init__(self, depth: int = 17, width: int = 64, channels: int = 1, bias: bool = False, residual: bool = True):
+    def __init__(
+        self,
+        depth: int = 17,
+        width: int = 64,
+        channels: int = 1,
+        bias: bool = False,
+        residual: bool = True,
+        batch_norm: bool = True,
+    ):
         depth = _check_positive_int("depth", depth, 2)
         width = _check_positive_int("width", width)
-        super().__init__(channels, residual, depth=depth, width=width, bias=bool(bias))
+        kwargs = {"depth": depth, "width": width, "bias": bool(bias)}
+        if not batch_norm:  # only recorded when it differs from the paper, so older manifests stay valid
+            kwargs["batch_norm"] = False
+        super().__init__(channels, residual, **kwargs)
         c = self.channels
         layers: list[nn.Module] = [nn.Conv2d(c, width, 3, padding=1, bias=bias), nn.ReLU(inplace=True)]
         for _ in range(depth - 2):
-            layers += [nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU(inplace=True)]
+            if batch_norm:
+                layers += [nn.Conv2d(width, width, 3, padding=1, bias=False), nn.BatchNorm2d(width)]
+            else:
+                layers.append(nn.Conv2d(width, width, 3, padding=1, bias=bias))
+            layers.append(nn.ReLU(inplace=True))
         layers.append(nn.Conv2d(width, c, 3, padding=1, bias=bias))
         self.layers = nn.Sequential(*layers)
         self.reset_parameters()
@@ -545,7 +577,7 @@ def load_pretrained(name: str, weights_dir=None) -> Denoiser:
     Parameters
     ----------
     name : str
-        A name listed by :func:`available`, e.g. ``"dncnn_sigma25"``.
+        A name listed by :func:`available`, e.g. ``"dncnn-s25"``.
     weights_dir : path, optional
         Directory with ``manifest.json`` and the weight files (default: the package's).
 

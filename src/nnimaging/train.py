@@ -23,8 +23,8 @@ Outputs in ``--out`` (default ``runs/ARCH``):
 
 Examples::
 
-    python -m nnimaging.train dncnn --sigma 25 --out runs/dncnn_sigma25 --minutes 9
-    python -m nnimaging.train dncnn --depth 20 --sigma-range 0 55 --out runs/dncnn_blind
+    python -m nnimaging.train dncnn --sigma 25 --out runs/dncnn-s25 --minutes 9
+    python -m nnimaging.train dncnn --depth 20 --sigma-range 0 55 --out runs/dncnn-b
     torchrun --nproc-per-node 2 -m nnimaging.train dncnn --sigma 25
 """
 
@@ -44,7 +44,7 @@ import torch
 import torch.nn.functional as F
 
 from . import models
-from .degrade import add_gaussian_noise, noisy_batch
+from .degrade import Degradation
 from .evaluate import denoise, load_image_dir, psnr_8bit
 
 __all__ = [
@@ -67,6 +67,8 @@ DEFAULTS = {
     "augment": True,
     "sigma": 25.0,
     "sigma_range": None,
+    "blur": None,
+    "wiener_nsr": None,
     "lr": 1e-3,
     "lr_final": 1e-5,
     "schedule": "cosine",
@@ -291,19 +293,27 @@ def _settings(config: dict | None) -> dict:
     if cfg["out"] is None:
         cfg["out"] = str(Path("runs") / (cfg["export"] or cfg["architecture"]))
     if cfg["val_sigma"] is None:
-        cfg["val_sigma"] = cfg["sigma"] if cfg["sigma"] is not None else 25.0
+        if cfg["sigma"] is not None:
+            cfg["val_sigma"] = cfg["sigma"]
+        else:  # blind: 25 as in DnCNN-B when the range holds it, else the middle of the range
+            lo, hi = cfg["sigma_range"]
+            cfg["val_sigma"] = 25.0 if lo <= 25.0 <= hi else (lo + hi) / 2
+    Degradation(cfg["blur"], cfg["wiener_nsr"])  # a bad kernel spec or NSR fails here, before any work
     return cfg
 
 
-def _training_record(cfg: dict, step: int, total: int, world: int, device: torch.device, val_psnr) -> dict:
+def _training_record(
+    cfg: dict, step: int, total: int, world: int, device: torch.device, val_psnr, elapsed_s: float | None = None
+) -> dict:
     noise = {"sigma": cfg["sigma"]} if cfg["sigma"] is not None else {"sigma_range": cfg["sigma_range"]}
     return {
+        "degradation": Degradation(cfg["blur"], cfg["wiener_nsr"]).describe(),
         "dataset": cfg["data_dir"] or cfg["dataset"],
         "patch_size": cfg["patch_size"],
         "batch_size": cfg["batch_size"],
         "augment": "8 flips/rotations" if cfg["augment"] else "none",
         "noise": noise,
-        "loss": "mse(denoised, clean)",
+        "loss": "mse(output, clean)",
         "optimizer": "Adam",
         "lr": cfg["lr"],
         "lr_final": cfg["lr_final"],
@@ -315,7 +325,8 @@ def _training_record(cfg: dict, step: int, total: int, world: int, device: torch
         "completed": step >= total,
         "seed": cfg["seed"],
         "world_size": world,
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({os.cpu_count()} cores)",
+        "elapsed_s": None if elapsed_s is None else round(float(elapsed_s), 1),
         "amp": "bf16" if (device.type == "cuda" and cfg["amp"] != "none") or cfg["amp"] == "bf16" else "none",
         "compile": bool(cfg["compile"]),
         "torch": str(torch.__version__),
@@ -425,7 +436,8 @@ def train(config: dict | None = None, images=None, val_images=None) -> dict:
     # data
     train_images, val_clean = _load_training_images(cfg, images, val_images)
     sampler = PatchSampler(train_images, cfg["patch_size"], device, cfg["augment"])
-    val_noisy = [add_gaussian_noise(im, cfg["val_sigma"], cfg["val_seed"]) for im in val_clean]
+    degradation = Degradation(cfg["blur"], cfg["wiener_nsr"])
+    val_noisy = [degradation.image(im, cfg["val_sigma"], cfg["val_seed"]) for im in val_clean]
 
     # model, optimizer, random generator
     torch.manual_seed(cfg["seed"])
@@ -440,6 +452,11 @@ def train(config: dict | None = None, images=None, val_images=None) -> dict:
     if cfg["resume"] and ckpt_path.exists():
         ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
         saved = ckpt["config"]
+        if (saved.get("blur"), saved.get("wiener_nsr")) != (cfg["blur"], cfg["wiener_nsr"]):
+            raise ValueError(
+                f"{ckpt_path} was trained with blur={saved.get('blur')!r}, wiener_nsr={saved.get('wiener_nsr')!r}, "
+                f"but the command asks for blur={cfg['blur']!r}, wiener_nsr={cfg['wiener_nsr']!r}"
+            )
         if saved["architecture"] != cfg["architecture"] or saved["model_kwargs"] != cfg["model_kwargs"]:
             raise ValueError(
                 f"{ckpt_path} holds a {saved['architecture']} {saved['model_kwargs']}, but the command asks for "
@@ -537,7 +554,7 @@ def train(config: dict | None = None, images=None, val_images=None) -> dict:
                 sigma = sigma_lo + (sigma_hi - sigma_lo) * torch.rand(local_batch, generator=generator, device=device)
             else:
                 sigma = sigma_lo
-            noisy = noisy_batch(clean, sigma, generator)
+            noisy = degradation.batch(clean, sigma, generator)
             if cuda:
                 noisy = noisy.contiguous(memory_format=torch.channels_last)
             with autocast:
@@ -620,7 +637,7 @@ def train(config: dict | None = None, images=None, val_images=None) -> dict:
         val_psnr = validate()
         log({"step": step, "val_psnr": val_psnr, "final": True, "completed": completed})
         name = cfg["export"] or out.name
-        record = _training_record(cfg, step, total, world, device, val_psnr)
+        record = _training_record(cfg, step, total, world, device, val_psnr, elapsed_before + _now() - start)
         entry = models.save_pretrained(raw, name, record, weights_dir=out, update_manifest=False)
         weights_path = out / entry["file"]
         (out / "manifest_entry.json").write_text(json.dumps(entry, indent=2) + "\n", encoding="utf-8")
@@ -663,16 +680,17 @@ def _parser() -> argparse.ArgumentParser:
     d = DEFAULTS
     p = argparse.ArgumentParser(
         prog="python -m nnimaging.train",
-        description="Train a denoiser (DnCNN or U-Net) on Train400 patches with Gaussian noise.",
+        description="Train a denoiser or deblurring network (DnCNN or U-Net) on Train400 patches.",
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("architecture", choices=sorted(models.ARCHITECTURES))
     g = p.add_argument_group("model")
     g.add_argument("--depth", type=int, default=None, help="layers (dncnn, default 17) or downsamplings (unet, default 3)")
     g.add_argument("--width", type=int, default=None, help="feature maps (dncnn default 64, unet default 32)")
-    g.add_argument("--bias", action="store_true", help="dncnn: bias in the first and last convolutions")
+    g.add_argument("--bias", action="store_true",
+                   help="dncnn: bias in the first and last convolutions (in every one with --no-batch-norm)")
     g.add_argument("--upsample", choices=["transpose", "bilinear", "nearest"], default=None, help="unet: upsampling")
-    g.add_argument("--no-batch-norm", action="store_true", help="unet: no BatchNorm")
+    g.add_argument("--no-batch-norm", action="store_true", help="no BatchNorm layers")
     g.add_argument("--no-residual", action="store_true", help="predict the clean image instead of the noise")
     g = p.add_argument_group("data")
     g.add_argument("--dataset", default=d["dataset"], choices=["train400"], help="training set")
@@ -682,6 +700,11 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--sigma", type=float, default=d["sigma"], help="noise std, 0..255 scale")
     g.add_argument("--sigma-range", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
                    help="blind training: noise std uniform in [LOW, HIGH] per patch")
+    g.add_argument("--blur", default=None, metavar="SPEC",
+                   help="deblurring: blur each patch (circularly) with this kernel before the noise, "
+                   "e.g. gaussian:2 or motion:9:30")
+    g.add_argument("--wiener-nsr", type=float, default=None, metavar="NSR",
+                   help="with --blur: the network sees the Wiener deconvolution (this NSR) of the observation")
     g = p.add_argument_group("optimisation")
     g.add_argument("--batch-size", type=int, default=d["batch_size"], help="patches per step (all processes)")
     g.add_argument("--lr", type=float, default=d["lr"], help="Adam learning rate")
@@ -728,9 +751,11 @@ def config_from_args(argv) -> dict:
         kwargs["width"] = a.width
     if a.no_residual:
         kwargs["residual"] = False
+    if a.no_batch_norm:
+        kwargs["batch_norm"] = False
     if a.architecture == "dncnn":
-        if a.upsample is not None or a.no_batch_norm:
-            raise SystemExit("--upsample and --no-batch-norm apply to unet only")
+        if a.upsample is not None:
+            raise SystemExit("--upsample applies to unet only")
         if a.bias:
             kwargs["bias"] = True
     else:
@@ -738,8 +763,6 @@ def config_from_args(argv) -> dict:
             raise SystemExit("--bias applies to dncnn only")
         if a.upsample is not None:
             kwargs["upsample"] = a.upsample
-        if a.no_batch_norm:
-            kwargs["batch_norm"] = False
     return {
         "architecture": a.architecture,
         "model_kwargs": kwargs,
@@ -750,6 +773,8 @@ def config_from_args(argv) -> dict:
         "augment": not a.no_augment,
         "sigma": a.sigma,
         "sigma_range": a.sigma_range,
+        "blur": a.blur,
+        "wiener_nsr": a.wiener_nsr,
         "lr": a.lr,
         "lr_final": a.lr_final,
         "schedule": a.schedule,

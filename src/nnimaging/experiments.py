@@ -1,0 +1,517 @@
+"""The experiments behind the numbers of chapters 5 and 6: ``python -m nnimaging.experiments NAME``.
+
+Each experiment evaluates shipped models (or trains small ones) and writes
+``nnimaging/results/NAME.json`` through :mod:`nnimaging.results`, with the command that
+made it, the software and the hardware. Chapters read these files; a reader can rerun the
+command (on a GPU with ``--device cuda``) and compare. Experiments that take long are
+resumable: rows already in the file (same model weights) are kept, and training runs
+continue from their checkpoints.
+
+================== =====================================================================
+``denoise-table``  noisy input, best Gaussian filter, the shipped denoisers; Set12 and
+                   BSD68 at sigma 15 / 25 / 50 (standard protocol of
+                   :mod:`nnimaging.evaluate`)
+``sigma-sweep``    PSNR against the noise level for the shipped denoisers (what a model
+                   trained at sigma 25 does elsewhere, vs the blind models)
+``bias-ablation``  problem-session ablation: small DnCNN-like networks without BatchNorm,
+                   with and without bias, 32 and 64 channels, trained at noise 0.1,
+                   tested at 0.01 / 0.1 / 0.2 on Set12
+``deblur-table``   Wiener only, network only, Wiener + network at noise
+                   0.005 / 0.01 / 0.02 on Set12 with the shipped deblurring U-Nets
+``cpu-benchmark``  time and PSNR of the denoisers and of BM3D on one 512 x 512 image
+================== =====================================================================
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shlex
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from . import models, results
+from .degrade import Degradation, add_gaussian_noise
+from .evaluate import GaussianFilterDenoiser, NoisyBaseline, denoise, evaluate_denoiser, psnr_8bit
+
+__all__ = [
+    "environment",
+    "best_gaussian_width",
+    "denoise_table",
+    "sigma_sweep",
+    "ABLATION",
+    "bias_ablation",
+    "deblur_table",
+    "cpu_benchmark",
+    "main",
+]
+
+DENOISERS = ("dncnn-s25", "dncnn-b", "unet-denoise")
+"""The shipped denoisers, in the order the tables list them."""
+
+
+def environment(device: str = "cpu") -> dict:
+    """Software and hardware of this run, for a results file."""
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        hardware = torch.cuda.get_device_name(dev)
+    else:
+        hardware = f"CPU ({platform.machine()}, {os.cpu_count()} logical cores, {torch.get_num_threads()} torch threads)"
+    return {"hardware": hardware, "torch": str(torch.__version__), "python": platform.python_version()}
+
+
+def _record(command: str | None, device: str, **payload) -> dict:
+    return {"command": command or "(called from Python)", **environment(device), **payload}
+
+
+def _load_images(dataset: str, limit: int | None = None):
+    from . import data
+
+    images, names = data.load_images(dataset, return_names=True)
+    if limit is not None:
+        images, names = images[:limit], names[:limit]
+    return images, names
+
+
+def _pretrained(name: str, device: str, weights_dir=None):
+    model = models.load_pretrained(name, weights_dir=weights_dir).to(device)
+    return model, model.pretrained
+
+
+def _progress(iterable, enabled: bool, **kwargs):
+    if not enabled:
+        return iterable
+    from tqdm.auto import tqdm
+
+    return tqdm(iterable, **kwargs)
+
+
+# ----------------------------------------------------------------------------------------
+# denoising
+# ----------------------------------------------------------------------------------------
+
+
+def best_gaussian_width(sigma: float, images, widths=None, seed: int = 0) -> tuple[float, float]:
+    """The Gaussian-filter width (pixels) with the best mean PSNR on ``images`` at noise ``sigma``.
+
+    Chosen on training images, not on the test set, so the baseline is tuned the way a
+    learned model is. Returns ``(width, mean PSNR on those images)``.
+    """
+    widths = np.round(np.arange(0.3, 3.01, 0.1), 2) if widths is None else np.asarray(widths, dtype=float)
+    noisy = [add_gaussian_noise(im, sigma, seed + i) for i, im in enumerate(images)]
+    best = (float(widths[0]), -np.inf)
+    for width in widths:
+        model = GaussianFilterDenoiser(float(width))
+        score = float(np.mean([psnr_8bit(denoise(model, y), x) for y, x in zip(noisy, images)]))
+        if score > best[1]:
+            best = (float(width), score)
+    return best
+
+
+def _upsert(rows: list[dict], row: dict, keys: tuple[str, ...]) -> None:
+    for i, old in enumerate(rows):
+        if all(old.get(k) == row.get(k) for k in keys):
+            rows[i] = row
+            return
+    rows.append(row)
+
+
+def _have(rows: list[dict], **match) -> bool:
+    return any(all(r.get(k) == v for k, v in match.items()) for r in rows)
+
+
+def denoise_table(
+    denoisers=DENOISERS,
+    datasets=("set12", "bsd68"),
+    sigmas=(15, 25, 50),
+    seed: int = 0,
+    device: str = "cpu",
+    limit: int | None = None,
+    name: str = "denoising",
+    results_dir=None,
+    weights_dir=None,
+    command: str | None = None,
+    progress: bool = True,
+) -> dict:
+    """Mean PSNR of baselines and shipped denoisers; rows are added to ``results/NAME.json`` as they finish.
+
+    A model trained at one noise level (its manifest says ``noise: {sigma: s}``) is only
+    evaluated at that level; blind models at every level. The Gaussian filter's width is
+    chosen per sigma on 20 Train400 images (:func:`best_gaussian_width`).
+    """
+    try:
+        record = results.load(name, results_dir)
+    except results.ResultsNotFoundError:
+        record = {}
+    rows = list(record.get("rows", []))
+    record = _record(command, device, protocol="nnimaging.evaluate (noise in float64 re-seeded per image, "
+                     "not clipped; output clipped and rounded to 8 bits; PSNR peak 255 averaged over images)",
+                     seed=seed, limit=limit, rows=rows)
+    train_images = None
+    loaded = {name_: _pretrained(name_, device, weights_dir) for name_ in denoisers}
+    for dataset in datasets:
+        images, names = _load_images(dataset, limit)
+        for sigma in sigmas:
+            sigma = float(sigma)
+            methods = []
+            if not _have(rows, method="noisy", dataset=dataset, sigma=sigma):
+                methods.append(("noisy", NoisyBaseline(), {}))
+            if not _have(rows, method="gaussian", dataset=dataset, sigma=sigma):
+                if train_images is None:
+                    train_images = _load_images("train400", 20)[0]
+                width, _ = best_gaussian_width(sigma, train_images)
+                methods.append(("gaussian", GaussianFilterDenoiser(width).to(device), {"width": width}))
+            for model_name, (model, entry) in loaded.items():
+                noise = entry.get("training", {}).get("noise", {})
+                if "sigma" in noise and float(noise["sigma"]) != sigma:
+                    continue
+                if _have(rows, method=model_name, dataset=dataset, sigma=sigma, sha256=entry["sha256"]):
+                    continue
+                methods.append((model_name, model, {"sha256": entry["sha256"]}))
+            for method, model, extra in methods:
+                started = time.perf_counter()
+                res = evaluate_denoiser(model, images, sigma, seed, names, progress=progress)
+                row = {
+                    "method": method,
+                    "dataset": dataset,
+                    "sigma": sigma,
+                    "images": len(images),
+                    "mean_psnr": res["mean_psnr"],
+                    "mean_noisy_psnr": res["mean_noisy_psnr"],
+                    "per_image": {r["name"]: round(r["psnr"], 4) for r in res["images"]},
+                    "seconds": round(time.perf_counter() - started, 2),
+                    **extra,
+                }
+                _upsert(rows, row, ("method", "dataset", "sigma"))
+                results.save(name, record, results_dir)
+                if progress:
+                    print(f"{method:>14} {dataset:>6} sigma {sigma:4g}: {row['mean_psnr']:.2f} dB", file=sys.stderr)
+    results.save(name, record, results_dir)
+    return record
+
+
+def sigma_sweep(
+    denoisers=DENOISERS,
+    dataset: str = "set12",
+    limit: int | None = 4,
+    sigmas=tuple(range(5, 75, 5)),
+    seed: int = 0,
+    device: str = "cpu",
+    name: str = "sigma_sweep",
+    results_dir=None,
+    weights_dir=None,
+    command: str | None = None,
+    progress: bool = True,
+) -> dict:
+    """Mean PSNR against the noise level for each denoiser (and the noisy input)."""
+    images, names = _load_images(dataset, limit)
+    curves = {}
+    noisy = []
+    for sigma in sigmas:
+        noisy.append(evaluate_denoiser(NoisyBaseline(), images, float(sigma), seed, names)["mean_psnr"])
+    for model_name in denoisers:
+        model, entry = _pretrained(model_name, device, weights_dir)
+        curve = [
+            evaluate_denoiser(model, images, float(sigma), seed, names)["mean_psnr"]
+            for sigma in _progress(sigmas, progress, desc=model_name)
+        ]
+        curves[model_name] = {"psnr": curve, "sha256": entry["sha256"], "noise": entry["training"].get("noise")}
+    record = _record(command, device, dataset=dataset, images=names, seed=seed, sigmas=[float(s) for s in sigmas],
+                     noisy_psnr=noisy, models=curves)
+    results.save(name, record, results_dir)
+    return record
+
+
+# ----------------------------------------------------------------------------------------
+# the bias ablation of the problem session
+# ----------------------------------------------------------------------------------------
+
+ABLATION = {
+    "depth": 7,
+    "train_sigma": 0.1,
+    "test_sigmas": (0.01, 0.1, 0.2),
+    "widths": (32, 64),
+    "patch_size": 40,
+    "batch_size": 32,
+    "lr": 1e-3,
+}
+"""Settings of :func:`bias_ablation` (noise levels as standard deviations of images in [0, 1])."""
+
+
+def bias_ablation(
+    minutes: float = 3.0,
+    max_steps: int = 20_000,
+    dataset: str = "set12",
+    limit: int | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    runs_dir="runs/bias-ablation",
+    name: str = "bias_ablation",
+    results_dir=None,
+    command: str | None = None,
+    progress: bool = True,
+) -> dict:
+    """Train four small residual CNNs (bias or not, 32 or 64 channels) at one noise level; test at three.
+
+    The networks are DnCNN stacks of ``ABLATION["depth"]`` 3x3 convolutions **without
+    BatchNorm** (whose mean subtraction and shift would add constants of their own), so
+    ``bias=False`` gives a network with no additive constant anywhere. Each is trained for
+    ``minutes`` (or ``max_steps``) at ``train_sigma`` on Train400 with :func:`nnimaging.train.train`;
+    runs that finished are reused, interrupted ones resumed.
+    """
+    from .train import train
+
+    cfg = dict(ABLATION)
+    images, names = _load_images(dataset, limit)
+    rows = []
+    for bias in (True, False):
+        for width in cfg["widths"]:
+            out = Path(runs_dir) / f"{'bias' if bias else 'nobias'}-{width}"
+            done = (out / "manifest_entry.json").is_file()
+            if not done:
+                summary = train(
+                    {
+                        "architecture": "dncnn",
+                        "model_kwargs": {"depth": cfg["depth"], "width": width, "bias": bias, "batch_norm": False},
+                        "patch_size": cfg["patch_size"],
+                        "batch_size": cfg["batch_size"],
+                        "lr": cfg["lr"],
+                        "sigma": 255.0 * cfg["train_sigma"],
+                        "max_steps": max_steps,
+                        "minutes": minutes,
+                        "val": "none",
+                        "seed": seed,
+                        "device": device,
+                        "out": str(out),
+                        "resume": (out / "checkpoint.pt").is_file(),
+                        "progress": progress,
+                        "log_every": 50,
+                        "ckpt_every": 500,
+                        "command": command,
+                    }
+                )
+                if not summary["completed"]:
+                    raise RuntimeError(f"ablation run {out} stopped early; run the experiment again to resume it")
+            import json
+
+            entry = json.loads((out / "manifest_entry.json").read_text(encoding="utf-8"))
+            model = models.load_pretrained(entry["name"], weights_dir=_single_entry_dir(out, entry)).to(device)
+            psnr, noisy = {}, {}
+            for s in cfg["test_sigmas"]:
+                res = evaluate_denoiser(model, images, 255.0 * s, seed, names)
+                psnr[str(s)], noisy[str(s)] = res["mean_psnr"], res["mean_noisy_psnr"]
+            rows.append({
+                "bias": bias,
+                "width": width,
+                "parameters": models.count_parameters(model),
+                "steps": entry["training"]["steps"],
+                "psnr": psnr,
+            })
+    record = _record(command, device, settings={**cfg, "minutes": minutes}, dataset=dataset, images=names,
+                     noisy_psnr=noisy, rows=rows)
+    results.save(name, record, results_dir)
+    return record
+
+
+def _single_entry_dir(out: Path, entry: dict) -> Path:
+    """A run directory holds its weights and ``manifest_entry.json``; give it a manifest load_pretrained reads."""
+    import json
+
+    manifest = out / models.MANIFEST_NAME
+    manifest.write_text(json.dumps([entry], indent=2) + "\n", encoding="utf-8")
+    return out
+
+
+# ----------------------------------------------------------------------------------------
+# deblurring: Wiener, network, Wiener + network
+# ----------------------------------------------------------------------------------------
+
+
+def deblur_table(
+    network: str = "unet-deblur",
+    wiener_network: str = "unet-wiener",
+    noise_levels=(0.005, 0.01, 0.02),
+    dataset: str = "set12",
+    limit: int | None = None,
+    seed: int = 0,
+    device: str = "cpu",
+    name: str = "deblurring",
+    results_dir=None,
+    weights_dir=None,
+    command: str | None = None,
+    progress: bool = True,
+) -> dict:
+    """PSNR of Wiener deconvolution, a network on the blurred input, and a network after Wiener.
+
+    The blur kernel and the Wiener NSR are the ones the shipped networks were trained with
+    (their manifests record the degradation); the networks must agree on the kernel.
+    """
+    net, net_entry = _pretrained(network, device, weights_dir)
+    wnet, wnet_entry = _pretrained(wiener_network, device, weights_dir)
+    d_net = net_entry["training"].get("degradation", {})
+    d_wnet = wnet_entry["training"].get("degradation", {})
+    if d_net.get("task") != "deblur" or d_wnet.get("task") != "deblur" or d_wnet.get("wiener_nsr") is None:
+        raise ValueError(
+            f"{network} must be trained on blurred input and {wiener_network} on Wiener output "
+            f"(their manifests say {d_net} and {d_wnet})"
+        )
+    if d_net["blur"] != d_wnet["blur"]:
+        raise ValueError(f"the networks were trained for different blurs: {d_net['blur']} and {d_wnet['blur']}")
+    spec, nsr = d_wnet["blur"], d_wnet["wiener_nsr"]
+    images, names = _load_images(dataset, limit)
+    methods = {
+        "wiener": (NoisyBaseline(), Degradation(spec, nsr)),
+        "network": (net, Degradation(spec)),
+        "wiener+network": (wnet, Degradation(spec, nsr)),
+    }
+    rows = []
+    blurred_noisy = {}
+    for level in _progress(noise_levels, progress, desc="noise levels"):
+        sigma = 255.0 * float(level)
+        blurred_noisy[str(level)] = evaluate_denoiser(NoisyBaseline(), images, sigma, seed, names,
+                                                      degradation=Degradation(spec))["mean_psnr"]
+        for method, (model, degradation) in methods.items():
+            res = evaluate_denoiser(model, images, sigma, seed, names, degradation=degradation)
+            rows.append({"method": method, "noise": float(level), "mean_psnr": res["mean_psnr"],
+                         "per_image": {r["name"]: round(r["psnr"], 4) for r in res["images"]}})
+    record = _record(
+        command, device, dataset=dataset, images=names, seed=seed, blur=spec, wiener_nsr=nsr,
+        networks={network: net_entry["sha256"], wiener_network: wnet_entry["sha256"]},
+        blurred_noisy_psnr=blurred_noisy, rows=rows,
+    )
+    results.save(name, record, results_dir)
+    return record
+
+
+# ----------------------------------------------------------------------------------------
+# CPU benchmark against BM3D
+# ----------------------------------------------------------------------------------------
+
+
+def _median_time(fn, repeats: int) -> float:
+    fn()  # warm-up
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return float(np.median(times))
+
+
+def cpu_benchmark(
+    denoisers=DENOISERS,
+    image: str = "set12/08",
+    sigma: float = 25.0,
+    seed: int = 0,
+    repeats: int = 3,
+    bm3d: bool = True,
+    name: str = "cpu_benchmark",
+    results_dir=None,
+    weights_dir=None,
+    command: str | None = None,
+) -> dict:
+    """Seconds and PSNR to denoise one image on the CPU, for each denoiser and (if installed) BM3D.
+
+    BM3D comes from the ``bm3d`` package (Mäkinen, Azzari and Foi; free for non-commercial
+    use), which the book does not require: ``pip install bm3d`` to include it.
+    """
+    dataset, _, stem = image.partition("/")
+    images, names = _load_images(dataset)
+    if stem not in names:
+        raise ValueError(f"no image {stem!r} in {dataset} (have {', '.join(names)})")
+    clean = images[names.index(stem)]
+    noisy = add_gaussian_noise(clean, sigma, seed)
+    rows = [{"method": "noisy", "psnr": psnr_8bit(noisy, clean), "seconds": 0.0}]
+    for model_name in denoisers:
+        model, entry = _pretrained(model_name, "cpu", weights_dir)
+        out = denoise(model, noisy)
+        seconds = _median_time(lambda: denoise(model, noisy), repeats)
+        rows.append({"method": model_name, "psnr": psnr_8bit(out, clean), "seconds": seconds,
+                     "parameters": models.count_parameters(model)})
+    if bm3d:
+        try:
+            import bm3d as bm3d_pkg
+        except ImportError:
+            rows.append({"method": "bm3d", "skipped": "the bm3d package is not installed (pip install bm3d)"})
+        else:
+            started = time.perf_counter()
+            out = bm3d_pkg.bm3d(noisy.astype(np.float64), sigma_psd=sigma / 255.0)
+            rows.append({"method": "bm3d", "psnr": psnr_8bit(out, clean), "seconds": time.perf_counter() - started,
+                         "version": getattr(bm3d_pkg, "__version__", None) or _dist_version("bm3d")})
+    record = _record(command, "cpu", image=image, shape=list(clean.shape), sigma=float(sigma), seed=seed,
+                     repeats=repeats, rows=rows)
+    results.save(name, record, results_dir)
+    return record
+
+
+def _dist_version(dist: str) -> str | None:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(dist)
+    except PackageNotFoundError:
+        return None
+
+
+# ----------------------------------------------------------------------------------------
+# command line
+# ----------------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m nnimaging.experiments", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="experiment", required=True)
+
+    def common(sp, device=True):
+        if device:
+            sp.add_argument("--device", default="cpu", help="cpu or cuda")
+        sp.add_argument("--results-dir", default=None, help="default: the package's results/")
+        sp.add_argument("--no-progress", action="store_true")
+        return sp
+
+    sp = common(sub.add_parser("denoise-table", help="baselines and shipped denoisers on Set12 and BSD68"))
+    sp.add_argument("--datasets", nargs="+", default=["set12", "bsd68"])
+    sp.add_argument("--sigmas", nargs="+", type=float, default=[15, 25, 50])
+    sp.add_argument("--models", nargs="+", default=list(DENOISERS))
+    sp.add_argument("--limit", type=int, default=None)
+    sp = common(sub.add_parser("sigma-sweep", help="PSNR against the noise level"))
+    sp.add_argument("--models", nargs="+", default=list(DENOISERS))
+    sp.add_argument("--limit", type=int, default=4)
+    sp = common(sub.add_parser("bias-ablation", help="bias or not, 32 or 64 channels (problem session)"))
+    sp.add_argument("--minutes", type=float, default=3.0, help="training budget of each of the four networks")
+    sp.add_argument("--max-steps", type=int, default=20_000)
+    sp.add_argument("--runs-dir", default="runs/bias-ablation")
+    sp = common(sub.add_parser("deblur-table", help="Wiener, network, Wiener + network on Set12"))
+    sp.add_argument("--limit", type=int, default=None)
+    sp = common(sub.add_parser("cpu-benchmark", help="time and PSNR on one 512 x 512 image, with BM3D"), device=False)
+    sp.add_argument("--no-bm3d", action="store_true")
+    sp.add_argument("--repeats", type=int, default=3)
+    return p
+
+
+def main(argv=None) -> dict:
+    """Command-line entry point."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    a = _parser().parse_args(argv)
+    command = "python -m nnimaging.experiments " + shlex.join(argv)
+    common = {"results_dir": a.results_dir, "command": command}
+    if a.experiment == "denoise-table":
+        return denoise_table(a.models, a.datasets, a.sigmas, device=a.device, limit=a.limit,
+                             progress=not a.no_progress, **common)
+    if a.experiment == "sigma-sweep":
+        return sigma_sweep(a.models, limit=a.limit, device=a.device, progress=not a.no_progress, **common)
+    if a.experiment == "bias-ablation":
+        return bias_ablation(a.minutes, a.max_steps, device=a.device, runs_dir=a.runs_dir,
+                             progress=not a.no_progress, **common)
+    if a.experiment == "deblur-table":
+        return deblur_table(device=a.device, limit=a.limit, progress=not a.no_progress, **common)
+    return cpu_benchmark(bm3d=not a.no_bm3d, repeats=a.repeats, **common)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,75 @@
+"""Results files that the project's scripts wrote and the chapters read.
+
+Numbers that need more compute than a chapter may spend (a trained model evaluated on a whole
+test set, an ablation that trains several networks, a long optimisation) are produced by
+``python -m nnimaging.experiments NAME`` and stored here as ``NAME.json``. Every file records
+the command that made it, the software and the hardware, so a reader can check or regenerate
+it; the chapters only read them::
+
+    from nnimaging import results
+    table = results.load("denoising")
+    table["command"], table["hardware"]
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+__all__ = ["RESULTS_DIR", "ResultsNotFoundError", "available", "load", "save"]
+
+RESULTS_DIR = Path(__file__).resolve().parent
+"""Directory of the shipped results files."""
+
+
+class ResultsNotFoundError(FileNotFoundError):
+    """A results file is missing; the message names the command that makes it."""
+
+
+def _path(name: str, results_dir=None) -> Path:
+    if not isinstance(name, str) or not name or "/" in name or "\\" in name or name.startswith("."):
+        raise ValueError(f"results name must be a plain file stem such as 'denoising', got {name!r}")
+    return Path(results_dir or RESULTS_DIR) / f"{name}.json"
+
+
+def available(results_dir=None) -> list[str]:
+    """Names of the results files present (sorted)."""
+    return sorted(p.stem for p in Path(results_dir or RESULTS_DIR).glob("*.json"))
+
+
+def load(name: str, results_dir=None) -> dict:
+    """Read results file ``name`` (a dict with at least ``"command"``).
+
+    Raises
+    ------
+    ResultsNotFoundError
+        The file does not exist; the message says how to produce it.
+    ValueError
+        The file is not a JSON object with a ``"command"`` entry.
+    """
+    path = _path(name, results_dir)
+    if not path.is_file():
+        have = ", ".join(available(results_dir)) or "none"
+        raise ResultsNotFoundError(
+            f"no results file {path.name} in {path.parent} (present: {have}); "
+            f"make it with: python -m nnimaging.experiments {name.replace('_', '-')}"
+        )
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path} is not valid JSON: {exc}") from None
+    if not isinstance(record, dict) or "command" not in record:
+        raise ValueError(f"{path} is not a results file of nnimaging (expected a JSON object with a 'command' entry)")
+    return record
+
+
+def save(name: str, record: dict, results_dir=None) -> Path:
+    """Write ``record`` (which must hold ``"command"``) as ``name.json``, atomically."""
+    if not isinstance(record, dict) or "command" not in record:
+        raise ValueError("a results record must be a dict with a 'command' entry saying what made it")
+    path = _path(name, results_dir)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(record, indent=2, sort_keys=False) + "\n", encoding="utf-8")
+    tmp.replace(path)
+    return path

@@ -1,0 +1,134 @@
+"""Facts about the experiment scripts behind chapters 5 and 6, on tiny models and few images."""
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from nnimaging import experiments, models, results
+from nnimaging.degrade import Degradation
+from nnimaging.evaluate import GaussianFilterDenoiser, NoisyBaseline, denoise, evaluate_denoiser, psnr_8bit
+
+pytestmark = pytest.mark.skipif(not os.environ.get("NNIMAGING_DATA"), reason="NNIMAGING_DATA is not set (real images)")
+
+DEBLUR = {"task": "deblur", "blur": "motion:5:0", "boundary": "circular"}
+
+
+@pytest.fixture()
+def weights(tmp_path):
+    torch.manual_seed(0)
+    wdir = tmp_path / "weights"
+    for name, model, training in [
+        ("dncnn-s25", models.DnCNN(3, 4), {"noise": {"sigma": 25.0}}),
+        ("dncnn-b", models.DnCNN(3, 4), {"noise": {"sigma_range": [0.0, 55.0]}}),
+        ("unet-deblur", models.UNet(1, 4), {"noise": {"sigma_range": [1, 6]}, "degradation": {**DEBLUR, "wiener_nsr": None}}),
+        ("unet-wiener", models.UNet(1, 4), {"noise": {"sigma_range": [1, 6]}, "degradation": {**DEBLUR, "wiener_nsr": 0.01}}),
+    ]:
+        models.save_pretrained(model, name, training, weights_dir=wdir)
+    return wdir
+
+
+def test_best_gaussian_width_is_the_argmax_over_the_grid():
+    from nnimaging import data
+
+    images = data.load_images("train400")[:2]
+    width, score = experiments.best_gaussian_width(25, images, widths=[0.5, 1.0, 2.0])
+    scores = {}
+    for w in (0.5, 1.0, 2.0):
+        noisy = [experiments.add_gaussian_noise(im, 25, i) for i, im in enumerate(images)]
+        scores[w] = np.mean([psnr_8bit(denoise(GaussianFilterDenoiser(w), y), x) for y, x in zip(noisy, images)])
+    assert width == max(scores, key=scores.get) and score == pytest.approx(scores[width])
+    # without noise, the least smoothing wins
+    assert experiments.best_gaussian_width(0, images, widths=[0.3, 1.0, 2.0])[0] == 0.3
+
+
+def test_denoise_table_rows_and_resume(weights, tmp_path):
+    rdir = tmp_path / "results"
+    table = experiments.denoise_table(("dncnn-s25", "dncnn-b"), ("set12",), (25, 50), limit=2,
+                                      results_dir=rdir, weights_dir=weights, progress=False, command="python -m nnimaging.x")
+    rows = {(r["method"], r["sigma"]): r for r in table["rows"]}
+    # the model trained at sigma 25 only where it was trained; blind models and baselines everywhere
+    assert set(rows) == {(m, s) for m in ("noisy", "gaussian", "dncnn-b") for s in (25.0, 50.0)} | {("dncnn-s25", 25.0)}
+    from nnimaging import data
+
+    images = data.load_images("set12")[:2]
+    direct = evaluate_denoiser(NoisyBaseline(), images, 50.0, 0)["mean_psnr"]
+    assert rows[("noisy", 50.0)]["mean_psnr"] == pytest.approx(direct)
+    assert rows[("gaussian", 25.0)]["mean_psnr"] > rows[("noisy", 25.0)]["mean_psnr"] + 3
+    assert results.load("denoising", rdir)["rows"] == table["rows"]
+    # a second run keeps finished rows; new weights (another sha256) are evaluated again
+    again = experiments.denoise_table(("dncnn-s25", "dncnn-b"), ("set12",), (25, 50), limit=2,
+                                      results_dir=rdir, weights_dir=weights, progress=False)
+    assert again["rows"] == table["rows"]
+    models.save_pretrained(models.DnCNN(3, 4), "dncnn-b", {"noise": {"sigma_range": [0.0, 55.0]}}, weights_dir=weights)
+    third = experiments.denoise_table(("dncnn-b",), ("set12",), (25,), limit=2,
+                                      results_dir=rdir, weights_dir=weights, progress=False)
+    new = [r for r in third["rows"] if r["method"] == "dncnn-b" and r["sigma"] == 25.0]
+    assert len(new) == 1 and new[0]["sha256"] == {e["name"]: e["sha256"] for e in models.available(weights)}["dncnn-b"]
+
+
+def test_sigma_sweep_noisy_curve_follows_the_noise_level(weights, tmp_path):
+    sweep = experiments.sigma_sweep(("dncnn-b",), limit=1, sigmas=(10, 20, 40), results_dir=tmp_path,
+                                    weights_dir=weights, progress=False)
+    noisy = sweep["noisy_psnr"]
+    assert noisy[0] > noisy[1] > noisy[2]
+    assert noisy[0] == pytest.approx(20 * np.log10(255 / 10), abs=0.3)  # 8-bit rounding and clipping aside
+    assert len(sweep["models"]["dncnn-b"]["psnr"]) == 3
+
+
+def test_deblur_table_wiener_row_is_the_wiener_filter_alone(weights, tmp_path):
+    table = experiments.deblur_table(limit=1, noise_levels=(0.01,), results_dir=tmp_path, weights_dir=weights,
+                                     progress=False)
+    rows = {r["method"]: r for r in table["rows"]}
+    assert set(rows) == {"wiener", "network", "wiener+network"}
+    from nnimaging import data
+
+    clean = data.load_images("set12")[0]
+    expected = psnr_8bit(Degradation("motion:5:0", 0.01).image(clean, 2.55, 0), clean)
+    assert rows["wiener"]["mean_psnr"] == pytest.approx(expected)
+    assert (table["blur"], table["wiener_nsr"]) == ("motion:5:0", 0.01)
+    models.save_pretrained(models.UNet(1, 4), "unet-deblur",
+                           {"degradation": {**DEBLUR, "blur": "gaussian:1", "wiener_nsr": None}}, weights_dir=weights)
+    with pytest.raises(ValueError, match="different blurs"):
+        experiments.deblur_table(limit=1, results_dir=tmp_path, weights_dir=weights, progress=False)
+
+
+def test_bias_ablation_trains_four_networks_once(tmp_path, monkeypatch):
+    monkeypatch.setitem(experiments.ABLATION, "depth", 3)
+    monkeypatch.setitem(experiments.ABLATION, "widths", (4, 8))
+    monkeypatch.setitem(experiments.ABLATION, "patch_size", 16)
+    monkeypatch.setitem(experiments.ABLATION, "batch_size", 4)
+    runs = tmp_path / "runs"
+    record = experiments.bias_ablation(minutes=None, max_steps=3, limit=1, runs_dir=runs, results_dir=tmp_path,
+                                       progress=False)
+    assert [(r["bias"], r["width"]) for r in record["rows"]] == [(True, 4), (True, 8), (False, 4), (False, 8)]
+    assert all(r["steps"] == 3 and set(r["psnr"]) == {"0.01", "0.1", "0.2"} for r in record["rows"])
+    # bias-free networks have no additive constant: fewer parameters by one bias per convolution
+    by = {(r["bias"], r["width"]): r["parameters"] for r in record["rows"]}
+    assert by[(True, 4)] - by[(False, 4)] == 4 + 4 + 1
+    assert record["noisy_psnr"]["0.01"] > record["noisy_psnr"]["0.1"] > record["noisy_psnr"]["0.2"]
+    stamp = (runs / "nobias-8" / "checkpoint.pt").stat().st_mtime_ns
+    again = experiments.bias_ablation(minutes=None, max_steps=3, limit=1, runs_dir=runs, results_dir=tmp_path,
+                                      progress=False)
+    assert (runs / "nobias-8" / "checkpoint.pt").stat().st_mtime_ns == stamp, "finished runs are reused"
+    assert again["rows"] == record["rows"]
+
+
+def test_cpu_benchmark_times_each_denoiser(weights, tmp_path):
+    record = experiments.cpu_benchmark(("dncnn-s25",), image="set12/01", repeats=1, bm3d=False,
+                                       results_dir=tmp_path, weights_dir=weights)
+    rows = {r["method"]: r for r in record["rows"]}
+    assert record["shape"] == [256, 256] and rows["dncnn-s25"]["seconds"] > 0
+    assert rows["noisy"]["psnr"] == pytest.approx(20 * np.log10(255 / 25), abs=0.6)  # clipping helps a little
+    with pytest.raises(ValueError, match="no image 'nope'"):
+        experiments.cpu_benchmark(("dncnn-s25",), image="set12/nope", results_dir=tmp_path, weights_dir=weights)
+
+
+def test_command_line_parses_each_experiment():
+    parser = experiments._parser()
+    a = parser.parse_args(["denoise-table", "--datasets", "set12", "--sigmas", "25", "--device", "cuda"])
+    assert a.datasets == ["set12"] and a.sigmas == [25.0] and a.device == "cuda"
+    assert parser.parse_args(["bias-ablation", "--minutes", "2"]).minutes == 2.0
+    with pytest.raises(SystemExit):
+        parser.parse_args(["nonsense"])
