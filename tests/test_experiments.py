@@ -10,7 +10,7 @@ from nnimaging import experiments, models, results
 from nnimaging.degrade import Degradation
 from nnimaging.evaluate import GaussianFilterDenoiser, NoisyBaseline, denoise, evaluate_denoiser, psnr_8bit
 
-pytestmark = pytest.mark.skipif(not os.environ.get("NNIMAGING_DATA"), reason="NNIMAGING_DATA is not set (real images)")
+needs_data = pytest.mark.skipif(not os.environ.get("NNIMAGING_DATA"), reason="NNIMAGING_DATA is not set (real images)")
 
 DEBLUR = {"task": "deblur", "blur": "motion:5:0", "boundary": "circular"}
 
@@ -29,6 +29,7 @@ def weights(tmp_path):
     return wdir
 
 
+@needs_data
 def test_best_gaussian_width_is_the_argmax_over_the_grid():
     from nnimaging import data
 
@@ -43,6 +44,7 @@ def test_best_gaussian_width_is_the_argmax_over_the_grid():
     assert experiments.best_gaussian_width(0, images, widths=[0.3, 1.0, 2.0])[0] == 0.3
 
 
+@needs_data
 def test_denoise_table_rows_and_resume(weights, tmp_path):
     rdir = tmp_path / "results"
     table = experiments.denoise_table(("dncnn-s25", "dncnn-b"), ("set12",), (25, 50), limit=2,
@@ -68,6 +70,7 @@ def test_denoise_table_rows_and_resume(weights, tmp_path):
     assert len(new) == 1 and new[0]["sha256"] == {e["name"]: e["sha256"] for e in models.available(weights)}["dncnn-b"]
 
 
+@needs_data
 def test_sigma_sweep_noisy_curve_follows_the_noise_level(weights, tmp_path):
     sweep = experiments.sigma_sweep(("dncnn-b",), limit=1, sigmas=(10, 20, 40), results_dir=tmp_path,
                                     weights_dir=weights, progress=False)
@@ -77,6 +80,7 @@ def test_sigma_sweep_noisy_curve_follows_the_noise_level(weights, tmp_path):
     assert len(sweep["models"]["dncnn-b"]["psnr"]) == 3
 
 
+@needs_data
 def test_deblur_table_wiener_row_is_the_wiener_filter_alone(weights, tmp_path):
     table = experiments.deblur_table(limit=1, noise_levels=(0.01,), results_dir=tmp_path, weights_dir=weights,
                                      progress=False)
@@ -94,6 +98,7 @@ def test_deblur_table_wiener_row_is_the_wiener_filter_alone(weights, tmp_path):
         experiments.deblur_table(limit=1, results_dir=tmp_path, weights_dir=weights, progress=False)
 
 
+@needs_data
 def test_bias_ablation_trains_four_networks_once(tmp_path, monkeypatch):
     monkeypatch.setitem(experiments.ABLATION, "depth", 3)
     monkeypatch.setitem(experiments.ABLATION, "widths", (4, 8))
@@ -115,6 +120,7 @@ def test_bias_ablation_trains_four_networks_once(tmp_path, monkeypatch):
     assert again["rows"] == record["rows"]
 
 
+@needs_data
 def test_cpu_benchmark_times_each_denoiser(weights, tmp_path):
     record = experiments.cpu_benchmark(("dncnn-s25",), image="set12/01", repeats=1, bm3d=False,
                                        results_dir=tmp_path, weights_dir=weights)
@@ -132,3 +138,29 @@ def test_command_line_parses_each_experiment():
     assert parser.parse_args(["bias-ablation", "--minutes", "2"]).minutes == 2.0
     with pytest.raises(SystemExit):
         parser.parse_args(["nonsense"])
+
+
+def test_time_to_target_reads_the_first_validation_above_the_target(tmp_path):
+    import json
+
+    log = [
+        {"step": 100, "loss": 0.01, "patches_per_s": 1000.0, "elapsed_s": 10.0},
+        {"step": 100, "val_psnr": 28.9},
+        {"step": 200, "loss": 0.005, "patches_per_s": 3000.0, "elapsed_s": 20.0},
+        {"step": 200, "val_psnr": 29.21},
+        {"step": 300, "loss": 0.004, "patches_per_s": 2000.0, "elapsed_s": 30.0},
+        {"step": 300, "val_psnr": 29.3},
+    ]
+    (tmp_path / "log.jsonl").write_text("\n".join(json.dumps(r) for r in log) + "\n")
+    hit = experiments.time_to_target(tmp_path, 29.20)
+    assert hit == {"step": 200, "elapsed_s": 20.0, "val_psnr": 29.21, "patches_per_s": 2000.0}
+    assert experiments.time_to_target(tmp_path, 30.0) is None
+
+
+@needs_data
+def test_deep_image_prior_curve_is_stored_every_few_iterations(tmp_path):
+    record = experiments.deep_image_prior_curve(size=16, steps=6, depth=1, width=4, every=3, results_dir=tmp_path,
+                                                progress=False)
+    assert record["iterations"] == [0, 3, 6] and len(record["psnr"]) == len(record["loss"]) == 3
+    assert record["best_psnr"] >= max(record["psnr"]) - 1e-9
+    assert results.load("deep_image_prior", tmp_path)["final_psnr"] == record["psnr"][-1]

@@ -61,6 +61,17 @@ def test_dncnn_without_batch_norm_and_bias_is_positively_homogeneous():
     assert "batch_norm" not in DnCNN(depth=3, width=4).config["kwargs"], "paper models keep their manifest kwargs"
 
 
+def test_untrained_residual_models_start_as_the_identity():
+    x = torch.rand(2, 1, 24, 24)
+    for model in (DnCNN(depth=5, width=8), UNet(depth=2, width=4), DnCNN(depth=4, width=8, batch_norm=False)):
+        with torch.no_grad():
+            torch.testing.assert_close(model.eval()(x), x, rtol=0, atol=0)
+            assert model.estimate_noise(x).abs().max() == 0
+    # a model that predicts the image keeps a random last layer (zero would output a black image)
+    with torch.no_grad():
+        assert DnCNN(depth=4, width=8, residual=False).eval()(x).abs().max() > 0
+
+
 def test_dncnn_bias_option_touches_first_and_last_conv_only():
     convs = [m for m in DnCNN(depth=5, width=8, bias=True).modules() if isinstance(m, nn.Conv2d)]
     assert convs[0].bias is not None and convs[-1].bias is not None
@@ -101,6 +112,7 @@ def test_dncnn_receptive_field_is_2_depth_plus_1():
     torch.manual_seed(0)
     depth = 5
     model = DnCNN(depth=depth, width=16).eval()
+    nn.init.normal_(model.layers[-1].weight)  # trained weights are not zero (the initial last layer is)
     x = torch.rand(1, 1, 31, 31, requires_grad=True)
     model.estimate_noise(x)[0, 0, 15, 15].backward()
     rows, cols = np.nonzero(x.grad[0, 0].numpy())

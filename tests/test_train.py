@@ -202,7 +202,7 @@ def test_loss_falls_below_the_noise_variance_on_constant_images(tmp_path):
                   lr_final=1e-3, warmup_steps=0, log_every=10, val="none", out=str(tmp_path / "run"), progress=False)  # fmt: skip
     summary = train.train(config, images=images)
     losses = [r["loss"] for r in _log(tmp_path / "run") if "loss" in r]
-    assert losses[-1] < losses[0] / 10
+    assert losses[-1] < losses[0] / 5  # it starts as the identity (loss = noise variance) and learns
     # below the MSE of the noisy input itself (sigma 25): the model does remove noise
     assert summary["final_loss"] < 0.7 * SIGMA25_VARIANCE
 
