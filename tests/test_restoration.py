@@ -68,23 +68,24 @@ def test_deblur_frames_apply_the_networks_recorded_degradation(weights):
         restoration.deblur_demo(size=32, weights_dir=weights)
 
 
-def test_deblur_table_puts_each_number_in_its_cell_and_bolds_the_best():
+def test_deblur_table_puts_each_number_in_its_cell():
     record = {
+        "dataset": "set12", "blur": "motion:9:30", "wiener_nsr": 0.01,
         "blurred_noisy_psnr": {"0.01": 20.0, "0.02": 19.5},
         "rows": [
             {"method": "wiener", "noise": 0.01, "mean_psnr": 25.0},
             {"method": "network", "noise": 0.01, "mean_psnr": 26.0},
-            {"method": "wiener+network", "noise": 0.01, "mean_psnr": 27.123},
+            {"method": "wiener+network", "noise": 0.01, "mean_psnr": 27.126},
             {"method": "wiener", "noise": 0.02, "mean_psnr": 22.0},
             {"method": "network", "noise": 0.02, "mean_psnr": 24.5},
-            {"method": "wiener+network", "noise": 0.02, "mean_psnr": 24.0},
         ],
     }
-    lines = restoration.deblur_table_markdown(record).splitlines()
-    assert lines[0] == "| method | σ = 0.01 | σ = 0.02 |"
-    assert lines[2] == "| blurred + noisy input | 20.00 | 19.50 |"
-    assert lines[3] == "| Wiener only | 25.00 | 22.00 |"
-    assert lines[4] == "| network only | 26.00 | **24.50** |"
-    assert lines[5] == "| Wiener + network | **27.12** | 24.00 |"
+    table = restoration.deblur_table(record)
+    assert table.columns == ["σ = 0.01", "σ = 0.02"]
+    assert table.labels == ["blurred + noisy input", "Wiener only", "network only", "Wiener + network"]
+    assert table.cell("Wiener + network", "σ = 0.01") == "27.13"
+    assert table.cell("Wiener + network", "σ = 0.02") == "–"
+    assert table.cell("blurred + noisy input", "σ = 0.02") == "19.50"
+    assert "motion:9:30" in table.caption
     with pytest.raises(ValueError, match="no rows"):
-        restoration.deblur_table_markdown({"rows": []})
+        restoration.deblur_table({"rows": []})

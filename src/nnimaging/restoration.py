@@ -8,7 +8,7 @@ static page shows the stored results):
 * :func:`deblur_demo`: a blurred, noisy crop restored by Wiener deconvolution, by a network
   that sees the blurred image, and by a network that sees the Wiener output.
 
-:func:`deblur_table_markdown` formats the table that ``python -m nnimaging.experiments
+:func:`deblur_table` formats the table that ``python -m nnimaging.experiments
 deblur-table`` stores in ``nnimaging/results/deblurring.json``.
 """
 
@@ -21,7 +21,7 @@ from .degrade import Degradation
 from .demo import Choice, Demo, Image, Panel, register
 from .evaluate import denoise, psnr_8bit
 
-__all__ = ["crop", "denoiser_comparison_demo", "deblur_demo", "deblur_table_markdown", "DEBLUR_METHODS"]
+__all__ = ["crop", "denoiser_comparison_demo", "deblur_demo", "deblur_table", "DEBLUR_METHODS"]
 
 DEBLUR_METHODS = {"wiener": "Wiener only", "network": "network only", "wiener+network": "Wiener + network"}
 """Row labels of the deblurring table, in order."""
@@ -146,24 +146,27 @@ def deblur_demo(
     )
 
 
-def deblur_table_markdown(record: dict) -> str:
-    """The deblurring results (``results.load("deblurring")``) as a Markdown table, best per column in bold."""
-    rows = record.get("rows")
+def deblur_table(record: dict):
+    """The deblurring results (``results.load("deblurring")``) as a :class:`nnimaging.denoising.Table`.
+
+    Rows: the blurred, noisy input, then Wiener only, network only and Wiener + network;
+    one column per noise level; mean PSNR in dB with two decimals.
+    """
+    from .denoising import Table
+
+    rows = record.get("rows") if isinstance(record, dict) else None
     if not rows:
         raise ValueError("the deblurring record has no rows (expected the output of experiments.deblur_table)")
     levels = sorted({float(r["noise"]) for r in rows})
     table = {(r["method"], float(r["noise"])): float(r["mean_psnr"]) for r in rows}
-    methods = [m for m in DEBLUR_METHODS if any(key[0] == m for key in table)]
-    best = {lv: max(table[(m, lv)] for m in methods if (m, lv) in table) for lv in levels}
-    lines = ["| method | " + " | ".join(f"σ = {lv:g}" for lv in levels) + " |",
-             "| --- | " + " | ".join("---:" for _ in levels) + " |"]
+    columns = [f"σ = {lv:g}" for lv in levels]
+    body = []
     observed = record.get("blurred_noisy_psnr")
     if observed:
-        lines.append("| blurred + noisy input | " + " | ".join(f"{observed[str(lv)]:.2f}" for lv in levels) + " |")
-    for m in methods:
-        cells = []
-        for lv in levels:
-            value = table.get((m, lv))
-            cells.append("" if value is None else (f"**{value:.2f}**" if value == best[lv] else f"{value:.2f}"))
-        lines.append(f"| {DEBLUR_METHODS[m]} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        body.append(("blurred + noisy input", [f"{observed[str(lv)]:.2f}" for lv in levels]))
+    for method, label in DEBLUR_METHODS.items():
+        if any(key[0] == method for key in table):
+            body.append((label, ["–" if (method, lv) not in table else f"{table[(method, lv)]:.2f}" for lv in levels]))
+    caption = (f"Mean PSNR in dB on {record.get('dataset', 'the test set')}, blur {record.get('blur')}, "
+               f"Wiener NSR {record.get('wiener_nsr')} (results/deblurring.json).")
+    return Table(columns, body, caption, row_header="method")
