@@ -62,10 +62,10 @@ def move(page, index, control, back=False):
     """
     handle = page.locator("div.nnimaging-demo").nth(index).locator(f"[data-control='{control}']")
     handle.scroll_into_view_if_needed()
-    if handle.evaluate("e => e.tagName") == "SELECT":
+    if handle.evaluate("e => e.tagName") == "SELECT":  # by index: labels like "2" can match values
         options = handle.evaluate("e => e.options.length")
         current = int(handle.input_value())
-        handle.select_option(str((current + (-1 if back else 1)) % options))
+        handle.select_option(index=(current + (-1 if back else 1)) % options)
         return
     handle.focus()
     if back:
