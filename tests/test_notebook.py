@@ -63,3 +63,35 @@ def test_execute_stores_outputs_without_widget_state(tmp_path):
     done = nbformat.read(path, as_version=4)
     assert done.cells[1].outputs[0]["text"] == "42\n"
     assert "widgets" not in done.metadata
+
+
+def test_pin_cpu_kernels_sets_the_portable_environment_once(monkeypatch):
+    from nnimaging import notebook
+
+    monkeypatch.setattr(notebook.platform, "machine", lambda: "x86_64")
+    monkeypatch.setattr(notebook, "_has_avx2", lambda: True)
+    env = {"MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}  # a user's own choice is kept
+    added = notebook.pin_cpu_kernels(env)
+    assert env == {**notebook.PORTABLE_CPU_ENV, "MKL_ENABLE_INSTRUCTIONS": "SSE4_2"}
+    assert "MKL_ENABLE_INSTRUCTIONS" not in added and added["ATEN_CPU_CAPABILITY"] == "avx2"
+    assert notebook.pin_cpu_kernels(env) == {}
+    monkeypatch.setattr(notebook.platform, "machine", lambda: "arm64")
+    assert notebook.pin_cpu_kernels(other := {}) == {} and other == {}
+
+
+def test_pinned_processes_run_numpy_and_torch_on_avx2_code():
+    import subprocess
+    import sys
+
+    from nnimaging import notebook
+
+    env = {k: v for k, v in __import__("os").environ.items() if k not in notebook.PORTABLE_CPU_ENV}
+    if not notebook.pin_cpu_kernels(env):
+        pytest.skip("not an x86-64 processor with AVX2")
+    probe = ("import torch\n"
+             "from numpy.lib.introspect import opt_func_info\n"
+             "log = opt_func_info(func_name='^log$', signature='float64')['log']['dd']['current']\n"
+             "print(torch.backends.cpu.get_cpu_capability(), log)")
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["AVX2", "X86_V3"], out.stdout + out.stderr  # X86_V3: AVX2 and FMA
+    assert out.stderr == ""  # no warning about an unknown feature or capability

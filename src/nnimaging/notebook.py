@@ -4,16 +4,25 @@
 deterministic kernels on a fixed number of threads, and configures matplotlib so
 that inline figures are SVG with fixed ids and no timestamp. A fresh run of a
 chapter then produces byte-identical outputs, which is what ``nbval`` checks in CI.
+
+Identical outputs on *different* x86-64 processors need one more thing, done by whatever starts
+the kernel (the test suite, the book build, ``python -m nnimaging execute``):
+:func:`pin_cpu_kernels`. NumPy, PyTorch, MKL and oneDNN each pick vectorised code by the
+processor they find, and AVX-512 code rounds differently from AVX2 code (other summation orders,
+other ``log`` implementations). A training loop amplifies the last-bit differences until a loss
+curve or a printed PSNR changes. Pinned to AVX2, which every x86-64 processor of the last decade
+has, a chapter executed on one machine reproduces on another.
 """
 
 from __future__ import annotations
 
 import os
+import platform
 import random
 
 import numpy as np
 
-__all__ = ["setup", "show_source", "SEED"]
+__all__ = ["setup", "show_source", "pin_cpu_kernels", "PORTABLE_CPU_ENV", "SEED"]
 
 SEED = 0
 """The seed every chapter starts from."""
@@ -31,6 +40,45 @@ _MPL_STYLE = {
     "image.cmap": "gray",
     "image.interpolation": "nearest",
 }
+
+
+PORTABLE_CPU_ENV = {
+    "ATEN_CPU_CAPABILITY": "avx2",  # PyTorch's own vectorised kernels (elementwise, reductions)
+    "MKL_ENABLE_INSTRUCTIONS": "AVX2",  # matrix products (MKL)
+    "ONEDNN_MAX_CPU_ISA": "AVX2",  # convolutions (oneDNN)
+    "NPY_DISABLE_CPU_FEATURES": "X86_V4 AVX512_ICL AVX512_SPR",  # NumPy's AVX-512 loops (log, exp, ...)
+}
+"""Environment variables that hold NumPy and PyTorch to their AVX2 code on x86-64 processors.
+
+They must be set before the libraries load, so they go into the environment of a kernel's
+process, not into the kernel.
+"""
+
+
+def pin_cpu_kernels(environ=None) -> dict:
+    """Set :data:`PORTABLE_CPU_ENV` in ``environ`` (default ``os.environ``) where it applies.
+
+    Only on x86-64 processors with AVX2; elsewhere nothing is set (other processors never made
+    the stored outputs agree anyway). Values already set are kept, so a user can override each.
+    Kernels started afterwards by this process inherit the settings.
+
+    Returns
+    -------
+    dict
+        The variables this call set.
+    """
+    environ = os.environ if environ is None else environ
+    if platform.machine().lower() not in ("x86_64", "amd64") or not _has_avx2():
+        return {}
+    added = {k: v for k, v in PORTABLE_CPU_ENV.items() if k not in environ}
+    environ.update(added)
+    return added
+
+
+def _has_avx2() -> bool:
+    from numpy._core._multiarray_umath import __cpu_features__
+
+    return bool(__cpu_features__.get("AVX2"))
 
 
 def setup(seed: int = SEED, threads: int = 1, figure_format: str = "svg") -> None:
@@ -101,6 +149,7 @@ def execute(path, timeout: int = 600) -> None:
     import nbformat
     from nbclient import NotebookClient
 
+    pin_cpu_kernels()  # the kernel started below inherits the setting
     nb = nbformat.read(path, as_version=4)
     NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=False,
                    resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}}).execute()

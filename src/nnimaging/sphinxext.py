@@ -12,6 +12,8 @@
 * **No ipywidgets state.** Executed chapters carry the state of every widget model (hundreds of
   kB of JSON per page) that myst-nb embeds for ipywidgets' CDN-loaded HTML manager. The book shows
   each demo's self-contained HTML version instead (see ``nnimaging.demo``), so the state is dropped.
+* **Portable numerics.** Chapters executed by the build run with NumPy and PyTorch held to their
+  AVX2 code (:func:`nnimaging.notebook.pin_cpu_kernels`), like nbval's kernels in the tests.
 """
 
 from __future__ import annotations
@@ -104,6 +106,9 @@ def _clean_scripts(app, pagename, templatename, context, doctree):
 
 
 def setup(app):
+    from .notebook import pin_cpu_kernels
+
+    pin_cpu_kernels()  # chapters executed by the build give the outputs stored in the notebooks
     app.connect("config-inited", _use_local_mathjax)
     app.connect("config-inited", _invalidate_stale_cache)
     app.connect("env-get-outdated", _reread_notebooks)
