@@ -68,6 +68,10 @@ def test_denoise_table_rows_and_resume(weights, tmp_path):
                                       results_dir=rdir, weights_dir=weights, progress=False)
     new = [r for r in third["rows"] if r["method"] == "dncnn-b" and r["sigma"] == 25.0]
     assert len(new) == 1 and new[0]["sha256"] == {e["name"]: e["sha256"] for e in models.available(weights)}["dncnn-b"]
+    # rows made on other images (another limit) are evaluated again, not mixed in
+    fourth = experiments.denoise_table(("dncnn-b",), ("set12",), (25,), limit=1,
+                                       results_dir=rdir, weights_dir=weights, progress=False)
+    assert {(r["method"], r["sigma"]): r["images"] for r in fourth["rows"]}[("noisy", 25.0)] == 1
 
 
 @needs_data
@@ -155,6 +159,20 @@ def test_time_to_target_reads_the_first_validation_above_the_target(tmp_path):
     hit = experiments.time_to_target(tmp_path, 29.20)
     assert hit == {"step": 200, "elapsed_s": 20.0, "val_psnr": 29.21, "patches_per_s": 2000.0}
     assert experiments.time_to_target(tmp_path, 30.0) is None
+
+
+def test_run_summary_reports_steps_throughput_and_validation(tmp_path):
+    import json
+
+    log = [{"step": 100, "loss": 0.01, "patches_per_s": 1000.0, "elapsed_s": 10.0},
+           {"step": 100, "val_psnr": 28.9},
+           {"step": 200, "loss": 0.005, "patches_per_s": 3000.0, "elapsed_s": 20.0},
+           {"step": 200, "val_psnr": 28.7}]
+    (tmp_path / "log.jsonl").write_text("\n".join(json.dumps(r) for r in log) + "\n")
+    assert experiments.run_summary(tmp_path) == {"steps": 200, "elapsed_s": 20.0, "patches_per_s": 2000.0,
+                                                  "best_val_psnr": 28.9, "last_val_psnr": 28.7}
+    (tmp_path / "log.jsonl").write_text(json.dumps(log[0]) + "\n")
+    assert experiments.run_summary(tmp_path)["best_val_psnr"] is None
 
 
 @needs_data

@@ -50,6 +50,7 @@ __all__ = [
     "deblur_table",
     "cpu_benchmark",
     "time_to_target",
+    "run_summary",
     "deep_image_prior_curve",
     "main",
 ]
@@ -151,7 +152,8 @@ def denoise_table(
         record = results.load(name, results_dir)
     except results.ResultsNotFoundError:
         record = {}
-    rows = list(record.get("rows", []))
+    # rows of an earlier call are reused only if made with the same seed on the same images
+    rows = list(record.get("rows", [])) if record.get("seed") == seed else []
     record = _record(command, device, protocol="nnimaging.evaluate (noise in float64 re-seeded per image, "
                      "not clipped; output clipped and rounded to 8 bits; PSNR peak 255 averaged over images)",
                      seed=seed, limit=limit, rows=rows)
@@ -162,9 +164,10 @@ def denoise_table(
         for sigma in sigmas:
             sigma = float(sigma)
             methods = []
-            if not _have(rows, method="noisy", dataset=dataset, sigma=sigma):
+            same = {"dataset": dataset, "sigma": sigma, "images": len(images)}
+            if not _have(rows, method="noisy", **same):
                 methods.append(("noisy", NoisyBaseline(), {}))
-            if not _have(rows, method="gaussian", dataset=dataset, sigma=sigma):
+            if not _have(rows, method="gaussian", **same):
                 if train_images is None:
                     train_images = _load_images("train400", 20)[0]
                 width, _ = best_gaussian_width(sigma, train_images)
@@ -173,7 +176,7 @@ def denoise_table(
                 noise = entry.get("training", {}).get("noise", {})
                 if "sigma" in noise and float(noise["sigma"]) != sigma:
                     continue
-                if _have(rows, method=model_name, dataset=dataset, sigma=sigma, sha256=entry["sha256"]):
+                if _have(rows, method=model_name, sha256=entry["sha256"], **same):
                     continue
                 methods.append((model_name, model, {"sha256": entry["sha256"]}))
             for method, model, extra in methods:
@@ -527,6 +530,25 @@ def time_to_target(run_dir, target_psnr: float) -> dict | None:
             return {"step": record["step"], "elapsed_s": elapsed, "val_psnr": record["val_psnr"],
                     "patches_per_s": float(np.mean(rates)) if rates else None}
     return None
+
+
+def run_summary(run_dir) -> dict:
+    """What a training run did, from its ``log.jsonl``: the numbers a GPU report needs.
+
+    Returns ``{"steps", "elapsed_s", "patches_per_s", "best_val_psnr", "last_val_psnr"}``: the
+    last logged step and the run's clock there, the mean of the logged throughputs, and the best
+    and the last validation PSNR (None when the run never validated).
+    """
+    import json
+
+    log = [json.loads(line) for line in (Path(run_dir) / "log.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    train = [r for r in log if "patches_per_s" in r]
+    vals = [r["val_psnr"] for r in log if r.get("val_psnr") is not None]
+    return {"steps": max((r["step"] for r in log), default=0),
+            "elapsed_s": train[-1]["elapsed_s"] if train else None,
+            "patches_per_s": float(np.mean([r["patches_per_s"] for r in train])) if train else None,
+            "best_val_psnr": max(vals) if vals else None,
+            "last_val_psnr": vals[-1] if vals else None}
 
 
 # ----------------------------------------------------------------------------------------

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# One call on a lent GPU machine: train the five shipped models, install their weights, recompute
+# the results files of chapters 5 and 6 on the GPU, and pack what changed into one archive.
+#
+#     NNIMAGING_DATA=.data TRAIN_MINUTES=24 bash benchmarks/gpu_session.sh OUTDIR
+#
+# TRAIN_MINUTES is passed to gpu_training.sh (the five runs' training time together); the rest of
+# the call (loading data and compiling for each model, the experiments) adds a few minutes. Size
+# it to the lease. OUTDIR receives:
+#   session.log          everything printed, with the runs' summaries and the time to 29.20 dB
+#   gpu_utilization.csv  nvidia-smi samples, one a second (the GPU's share of the time)
+#   gpu_session.tar.gz   src/nnimaging/weights, src/nnimaging/results and the runs' logs
+# LIMIT=N evaluates only N images per test set (a dry run of the script, e.g. on a CPU with
+# DEVICE=cpu EXTRA= TRAIN_MINUTES=1 RUNS=/tmp/runs in a scratch copy of the repository).
+# Back on the book's machine: tar xzf gpu_session.tar.gz (from the repository root), check
+# `git diff --stat`, then re-execute chapters 5 and 6 (python -m nnimaging execute ...).
+set -euo pipefail
+OUTDIR=${1:?usage: bash benchmarks/gpu_session.sh OUTDIR}
+RUNS=${RUNS:-runs}
+case "$RUNS" in /*) echo "RUNS must be a path inside the repository, relative to its root: $RUNS" >&2; exit 2 ;; esac
+DEVICE=${DEVICE:-cuda}
+mkdir -p "$OUTDIR"
+export PYTHONUNBUFFERED=1
+exec > >(tee "$OUTDIR/session.log") 2>&1
+
+if command -v nvidia-smi > /dev/null; then
+  nvidia-smi --query-gpu=timestamp,utilization.gpu,memory.used --format=csv -l 1 > "$OUTDIR/gpu_utilization.csv" &
+  SAMPLER=$!
+  trap 'kill $SAMPLER 2> /dev/null || true' EXIT
+fi
+python -c "from nnimaging.experiments import environment; print(environment('$DEVICE'))"
+start=$(date +%s)
+bash benchmarks/gpu_training.sh "$RUNS"
+echo "training took $(( $(date +%s) - start )) s"
+
+python - "$RUNS" <<'PY'
+import sys
+from nnimaging import models
+for name in ("dncnn-s25", "dncnn-b", "unet-denoise", "unet-deblur", "unet-wiener"):
+    models.install_weights(f"{sys.argv[1]}/{name}")
+print(models.available())
+PY
+for e in denoise-table sigma-sweep deblur-table; do
+  python -m nnimaging.experiments $e --device "$DEVICE" --no-progress ${LIMIT:+--limit "$LIMIT"}
+done
+python - <<'PY'
+from nnimaging import denoising, restoration, results
+print(denoising.denoising_table(results.load("denoising")))
+print(restoration.deblur_table(results.load("deblurring")))
+PY
+echo "whole session took $(( $(date +%s) - start )) s"
+tar czf "$OUTDIR/gpu_session.tar.gz" src/nnimaging/weights src/nnimaging/results "$RUNS"/*/log.jsonl "$RUNS"/*/manifest_entry.json
