@@ -21,6 +21,9 @@ case "$RUNS" in /*) echo "RUNS must be a path inside the repository, relative to
 DEVICE=${DEVICE:-cuda}
 mkdir -p "$OUTDIR"
 export PYTHONUNBUFFERED=1
+export PYTHON=${PYTHON:-python3}  # a GPU image may have no plain "python"
+# the package from this checkout, installed or not (a GPU image has torch, numpy, pillow, tqdm)
+$PYTHON -c "import nnimaging" 2> /dev/null || export PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
 exec > >(tee "$OUTDIR/session.log") 2>&1
 
 if command -v nvidia-smi > /dev/null; then
@@ -28,12 +31,12 @@ if command -v nvidia-smi > /dev/null; then
   SAMPLER=$!
   trap 'kill $SAMPLER 2> /dev/null || true' EXIT
 fi
-python -c "from nnimaging.experiments import environment; print(environment('$DEVICE'))"
+$PYTHON -c "from nnimaging.experiments import environment; print(environment('$DEVICE'))"
 start=$(date +%s)
 bash benchmarks/gpu_training.sh "$RUNS"
 echo "training took $(( $(date +%s) - start )) s"
 
-python - "$RUNS" <<'PY'
+$PYTHON - "$RUNS" <<'PY'
 import sys
 from nnimaging import models
 for name in ("dncnn-s25", "dncnn-b", "unet-denoise", "unet-deblur", "unet-wiener"):
@@ -41,9 +44,9 @@ for name in ("dncnn-s25", "dncnn-b", "unet-denoise", "unet-deblur", "unet-wiener
 print(models.available())
 PY
 for e in denoise-table sigma-sweep deblur-table; do
-  python -m nnimaging.experiments $e --device "$DEVICE" --no-progress ${LIMIT:+--limit "$LIMIT"}
+  $PYTHON -m nnimaging.experiments $e --device "$DEVICE" --no-progress ${LIMIT:+--limit "$LIMIT"}
 done
-python - <<'PY'
+$PYTHON - <<'PY'
 from nnimaging import denoising, restoration, results
 print(denoising.denoising_table(results.load("denoising")))
 print(restoration.deblur_table(results.load("deblurring")))

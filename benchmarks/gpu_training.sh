@@ -19,11 +19,12 @@ set -euo pipefail
 RUNS=${1:-runs}
 TRAIN_MINUTES=${TRAIN_MINUTES:-24}
 EXTRA=${EXTRA---compile}
-T="python -m nnimaging.train"
+PYTHON=${PYTHON:-python3}  # a GPU image may have no plain "python"
+T="$PYTHON -m nnimaging.train"
 COMMON="--no-progress --resume --log-every 100 --ckpt-every 1000 $EXTRA"
 
 budget() {  # budget PERCENT -> "--minutes M" (nothing when TRAIN_MINUTES=0)
-  python -c "import sys; m = float(sys.argv[1]) * float(sys.argv[2]) / 100; print(f'--minutes {m:.2f}' if m > 0 else '')" "$TRAIN_MINUTES" "$1"
+  $PYTHON -c "import sys; m = float(sys.argv[1]) * float(sys.argv[2]) / 100; print(f'--minutes {m:.2f}' if m > 0 else '')" "$TRAIN_MINUTES" "$1"
 }
 # DnCNN-S, sigma 25: validate on all of BSD68 so that the time to 29.20 dB is the paper's measure
 $T dncnn --sigma 25 --batch-size 128 $(budget 30) --val bsd68 --val-count 68 --val-every 500 $COMMON --out "$RUNS/dncnn-s25"
@@ -31,7 +32,7 @@ $T dncnn --depth 20 --sigma-range 0 55 --batch-size 128 $(budget 30) --val bsd68
 $T unet --sigma-range 0 55 --patch-size 64 --batch-size 64 $(budget 24) --val bsd68 --val-count 68 --val-every 1000 $COMMON --out "$RUNS/unet-denoise"
 $T unet --width 16 --blur motion:9:30 --sigma-range 1 6 --patch-size 64 --batch-size 64 $(budget 8) --val set12 --val-count 12 --val-every 1000 $COMMON --out "$RUNS/unet-deblur"
 $T unet --width 16 --blur motion:9:30 --wiener-nsr 0.01 --sigma-range 1 6 --patch-size 64 --batch-size 64 $(budget 8) --val set12 --val-count 12 --val-every 1000 $COMMON --out "$RUNS/unet-wiener"
-python - "$RUNS" <<'PY'
+$PYTHON - "$RUNS" <<'PY'
 import json, sys
 from nnimaging.experiments import run_summary, time_to_target
 runs = sys.argv[1]
