@@ -52,4 +52,7 @@ print(denoising.denoising_table(results.load("denoising")))
 print(restoration.deblur_table(results.load("deblurring")))
 PY
 echo "whole session took $(( $(date +%s) - start )) s"
+if [ -n "${SAMPLER:-}" ]; then  # nvidia-smi's "utilization.gpu": share of time a kernel was running
+  awk -F', ' 'NR > 1 { sub(/ %/, "", $2); s += $2; n++ } END { if (n) printf "GPU busy %.0f%% of the session (%d samples)\n", s / n, n }' "$OUTDIR/gpu_utilization.csv"
+fi
 tar czf "$OUTDIR/gpu_session.tar.gz" src/nnimaging/weights src/nnimaging/results "$RUNS"/*/log.jsonl "$RUNS"/*/manifest_entry.json
