@@ -10,8 +10,8 @@
 #   session.log          everything printed, with the runs' summaries and the time to 29.20 dB
 #   gpu_utilization.csv  nvidia-smi samples, one a second (the GPU's share of the time)
 #   gpu_session.tar.gz   src/nnimaging/weights, src/nnimaging/results and the runs' logs
-# LIMIT=N evaluates only N images per test set (a dry run of the script, e.g. on a CPU with
-# DEVICE=cpu EXTRA= TRAIN_MINUTES=1 RUNS=/tmp/runs in a scratch copy of the repository).
+# LIMIT=N evaluates only N images per test set: with DEVICE=cpu EXTRA="--width 8 --log-every 5"
+# TRAIN_MINUTES=1, a one-minute dry run on a CPU (in a scratch copy: it replaces the weights).
 # Back on the book's machine: tar xzf gpu_session.tar.gz (from the repository root), check
 # `git diff --stat`, then re-execute chapters 5 and 6 (python -m nnimaging execute ...).
 set -euo pipefail
