@@ -13,11 +13,6 @@ from pathlib import Path
 
 import pytest
 
-from nnimaging.notebook import pin_cpu_kernels
-
-# nbval's kernels inherit this: stored outputs reproduce on AVX2 and AVX-512 processors alike
-pin_cpu_kernels()
-
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "_build" / "html"
 CHROMIUM = os.environ.get("CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
