@@ -39,7 +39,7 @@ echo "training took $(( $(date +%s) - start )) s"
 $PYTHON - "$RUNS" <<'PY'
 import sys
 from nnimaging import models
-for name in ("dncnn-s25", "dncnn-b", "unet-denoise", "unet-deblur", "unet-wiener"):
+for name in models.RECIPES:  # the runs gpu_training.sh made, one per shipped model
     models.install_weights(f"{sys.argv[1]}/{name}")
 print(models.available())
 PY

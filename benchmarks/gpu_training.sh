@@ -35,8 +35,9 @@ $T unet --width 16 --blur motion:9:30 --wiener-nsr 0.01 --sigma-range 1 6 --patc
 $PYTHON - "$RUNS" <<'PY'
 import json, sys
 from nnimaging.experiments import run_summary, time_to_target
+from nnimaging.models import RECIPES
 runs = sys.argv[1]
-for name in ("dncnn-s25", "dncnn-b", "unet-denoise", "unet-deblur", "unet-wiener"):
+for name in RECIPES:  # the shipped models, trained above into runs named after them
     print(f"{name}:", json.dumps(run_summary(f"{runs}/{name}")))
 print("dncnn-s25 time to 29.20 dB on BSD68:", json.dumps(time_to_target(f"{runs}/dncnn-s25", 29.20)))
 PY

@@ -80,12 +80,13 @@ def test_pin_cpu_kernels_sets_the_portable_environment_once(monkeypatch):
 
 
 def test_pinned_processes_run_numpy_and_torch_on_avx2_code():
+    import os
     import subprocess
     import sys
 
     from nnimaging import notebook
 
-    env = {k: v for k, v in __import__("os").environ.items() if k not in notebook.PORTABLE_CPU_ENV}
+    env = {k: v for k, v in os.environ.items() if k not in notebook.PORTABLE_CPU_ENV}
     if not notebook.pin_cpu_kernels(env):
         pytest.skip("not an x86-64 processor with AVX2")
     probe = ("import torch\n"

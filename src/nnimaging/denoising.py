@@ -34,10 +34,8 @@ blind image denoising via bias-free convolutional neural networks", ICLR 2020.
 from __future__ import annotations
 
 import html
-import json
 import math
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Mapping, Sequence
 
 import numpy as np
@@ -357,16 +355,10 @@ def read_log(path) -> dict:
         logging interval, ending at that step; ``"val_psnr"``: the last validation PSNR in dB
         (None if the run did not validate).
     """
-    path = Path(path)
-    if path.is_dir():
-        path = path / "log.jsonl"
-    if not path.is_file():
-        raise FileNotFoundError(f"no training log {path} (expected a run directory of nnimaging.train)")
+    from .train import read_log_records
+
     steps, losses, val = [], [], None
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if not line.strip():
-            continue
-        rec = json.loads(line)
+    for rec in read_log_records(path):
         if "loss" in rec:
             steps.append(int(rec["step"]))
             losses.append(float(rec["loss"]))

@@ -39,6 +39,7 @@ import torch
 from . import models, results
 from .degrade import Degradation, add_gaussian_noise
 from .evaluate import GaussianFilterDenoiser, NoisyBaseline, denoise, evaluate_denoiser, psnr_8bit
+from .train import read_log_records
 
 __all__ = [
     "environment",
@@ -517,9 +518,7 @@ def time_to_target(run_dir, target_psnr: float) -> dict | None:
     the logged intervals up to that step), or None if the run never got there. Training time is
     the run's own clock: data loading and validation included, compilation too.
     """
-    import json
-
-    log = [json.loads(line) for line in (Path(run_dir) / "log.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    log = read_log_records(run_dir)
     rates = []
     elapsed = 0.0
     for record in log:
@@ -539,9 +538,7 @@ def run_summary(run_dir) -> dict:
     last logged step and the run's clock there, the mean of the logged throughputs, and the best
     and the last validation PSNR (None when the run never validated).
     """
-    import json
-
-    log = [json.loads(line) for line in (Path(run_dir) / "log.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    log = read_log_records(run_dir)
     train = [r for r in log if "patches_per_s" in r]
     vals = [r["val_psnr"] for r in log if r.get("val_psnr") is not None]
     return {"steps": max((r["step"] for r in log), default=0),

@@ -54,6 +54,7 @@ __all__ = [
     "PatchSampler",
     "lr_at",
     "train",
+    "read_log_records",
     "main",
 ]
 
@@ -371,6 +372,19 @@ def _atomic_save(obj, path: Path) -> None:
 # training
 # ----------------------------------------------------------------------------------------
 
+
+
+def read_log_records(path) -> list[dict]:
+    """The records of a run's ``log.jsonl``, in order (one dict per line; see the module docstring).
+
+    ``path`` is a run directory (``--out``) or the log file itself.
+    """
+    path = Path(path)
+    if path.is_dir():
+        path = path / "log.jsonl"
+    if not path.is_file():
+        raise FileNotFoundError(f"no training log {path} (expected a run directory of nnimaging.train)")
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 def train(config: dict | None = None, images=None, val_images=None) -> dict:
     """Train a denoiser; returns a summary (and writes checkpoint, log and weights to ``out``).
