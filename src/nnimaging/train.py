@@ -87,6 +87,8 @@ DEFAULTS = {
     "val_every": 2000,
     "log_every": 100,
     "ckpt_every": 5000,
+    "ckpt_minutes": 5.0,
+    "snapshot_minutes": None,
     "seed": 0,
     "device": "auto",
     "amp": "auto",
@@ -532,6 +534,16 @@ def train(config: dict | None = None, images=None, val_images=None) -> dict:
                 ckpt_path,
             )
 
+    def save_snapshot() -> None:
+        """The weights alone, named by step, with the training time so far (for PSNR-vs-time curves)."""
+        if is_main:
+            snap_dir = out / "snapshots"
+            snap_dir.mkdir(exist_ok=True)
+            _atomic_save(
+                {"model": raw.state_dict(), "step": step, "elapsed_s": elapsed_before + _now() - start},
+                snap_dir / f"step-{step:07d}.pt",
+            )
+
     def log(record: dict) -> None:
         if is_main:
             with open(log_path, "a", encoding="utf-8") as f:
@@ -557,6 +569,10 @@ def train(config: dict | None = None, images=None, val_images=None) -> dict:
     interval_start, interval_step = start, step
     rate_start = None  # (time, step) after the first interval: excludes compilation
     stopped_by_time = False
+    ckpt_period = None if cfg["ckpt_minutes"] is None else 60.0 * float(cfg["ckpt_minutes"])
+    snap_period = None if cfg["snapshot_minutes"] is None else 60.0 * float(cfg["snapshot_minutes"])
+    last_ckpt_time = start
+    next_snapshot = None if snap_period is None else (math.floor(elapsed_before / snap_period) + 1) * snap_period
     model.train()
     try:
         while step < total and (stop_at is None or step < stop_at):
@@ -635,6 +651,13 @@ def train(config: dict | None = None, images=None, val_images=None) -> dict:
                 log({"step": step, "val_psnr": val_psnr})
             if step % cfg["ckpt_every"] == 0 and step < total:
                 save_checkpoint()
+                last_ckpt_time = _now()
+            elif ckpt_period is not None and step % cfg["log_every"] == 0 and _now() - last_ckpt_time >= ckpt_period:
+                save_checkpoint()  # by time too: an interruption loses at most ckpt_minutes
+                last_ckpt_time = _now()
+            if next_snapshot is not None and step % cfg["log_every"] == 0 and elapsed_before + _now() - start >= next_snapshot:
+                save_snapshot()
+                next_snapshot += snap_period
     except KeyboardInterrupt:
         if not distributed:
             save_checkpoint()
@@ -645,6 +668,8 @@ def train(config: dict | None = None, images=None, val_images=None) -> dict:
             pbar.close()
 
     save_checkpoint()
+    if snap_period is not None:
+        save_snapshot()
     completed = step >= total
     weights_path, entry = None, None
     if is_main:
@@ -741,6 +766,10 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--val-every", type=int, default=d["val_every"])
     g.add_argument("--log-every", type=int, default=d["log_every"])
     g.add_argument("--ckpt-every", type=int, default=d["ckpt_every"])
+    g.add_argument("--ckpt-minutes", type=float, default=d["ckpt_minutes"],
+                   help="also checkpoint after this many minutes without one (0: never by time)")
+    g.add_argument("--snapshot-minutes", type=float, default=None,
+                   help="keep the weights every this many minutes of training in OUT/snapshots/ (for PSNR-vs-time curves)")
     g.add_argument("--out", default=None, help="run directory (default runs/EXPORT or runs/ARCH)")
     g.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     g.add_argument("--overwrite", action="store_true", help="start over even if OUT has a checkpoint")
@@ -805,6 +834,8 @@ def config_from_args(argv) -> dict:
         "val_every": a.val_every,
         "log_every": a.log_every,
         "ckpt_every": a.ckpt_every,
+        "ckpt_minutes": a.ckpt_minutes or None,
+        "snapshot_minutes": a.snapshot_minutes,
         "seed": a.seed,
         "device": a.device,
         "amp": a.amp,
