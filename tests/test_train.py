@@ -322,3 +322,28 @@ def test_torchrun_with_two_processes_writes_once_with_one_rng_state_per_rank(dat
     steps = [r["step"] for r in _log(out) if "loss" in r]
     assert steps == [3, 4]  # one writer: no duplicated lines
     assert done.stderr.count("step 4/4") == 1
+
+
+def test_amp_auto_uses_bf16_only_where_the_cpu_computes_it_natively(monkeypatch):
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    assert not train.use_bf16("auto", "cpu")  # emulated bf16: float32 is faster
+    assert train.use_bf16("auto", "cuda") and train.use_bf16("bf16", "cpu") and not train.use_bf16("none", "cuda")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    assert train.use_bf16("auto", "cpu")
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
+    assert train.use_bf16("auto", "cpu")
+    with pytest.raises(ValueError, match="amp must be"):
+        train.use_bf16("fp16", "cpu")
+
+
+def test_snapshots_keep_the_weights_with_their_training_time(data_dir, tmp_path):
+    out = tmp_path / "run"
+    train.main(_argv(data_dir, out, "--max-steps", "9", "--snapshot-minutes", "1e-9"))
+    snaps = sorted((out / "snapshots").glob("step-*.pt"))
+    assert [p.name for p in snaps] == ["step-0000003.pt", "step-0000006.pt", "step-0000009.pt"]
+    last = torch.load(snaps[-1], weights_only=True)
+    assert last["step"] == 9 and last["elapsed_s"] > 0
+    final = torch.load(out / "checkpoint.pt", weights_only=True)["model"]
+    assert all(torch.equal(final[k], v) for k, v in last["model"].items())

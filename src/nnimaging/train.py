@@ -110,6 +110,25 @@ DnCNN-S in the paper: 17 layers, 40x40 patches, batch 128, 50 epochs of 1600 bat
 _SCHEDULES = ("cosine", "step", "exp", "constant")
 
 
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes in bfloat16 natively (AVX512-BF16 or AMX tiles).
+
+    Without those instructions PyTorch emulates bf16 and training is much slower than in float32
+    (measured on a 2-core AVX2 AMD EPYC: 13x slower for the book's U-Net); with them, bf16
+    autocast and channels_last train the book's networks 2-3x faster than float32.
+    """
+    return bool(torch.cpu._is_avx512_bf16_supported() or torch.cpu._is_amx_tile_supported())
+
+
+def use_bf16(amp: str, device) -> bool:
+    """Whether to train under bf16 autocast: ``amp`` is "bf16", "none" or "auto" (see ``--amp``)."""
+    if amp not in ("auto", "bf16", "none"):
+        raise ValueError(f"amp must be 'auto', 'bf16' or 'none', got {amp!r}")
+    if amp != "auto":
+        return amp == "bf16"
+    return torch.device(device).type == "cuda" or (torch.device(device).type == "cpu" and cpu_has_native_bf16())
+
+
 def _now() -> float:
     """Wall-clock seconds (one place, so that tests can replace the clock)."""
     return time.perf_counter()
@@ -330,7 +349,7 @@ def _training_record(
         "world_size": world,
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({os.cpu_count()} cores)",
         "elapsed_s": None if elapsed_s is None else round(float(elapsed_s), 1),
-        "amp": "bf16" if (device.type == "cuda" and cfg["amp"] != "none") or cfg["amp"] == "bf16" else "none",
+        "amp": "bf16" if use_bf16(cfg["amp"], device) else "none",
         "compile": bool(cfg["compile"]),
         "torch": str(torch.__version__),
         "val": {"set": cfg["val_dir"] or cfg["val"], "count": cfg["val_count"], "sigma": cfg["val_sigma"], "psnr": val_psnr},
@@ -428,7 +447,7 @@ def train(config: dict | None = None, images=None, val_images=None) -> dict:
         if device.type == "cuda" and device.index is None:
             device = torch.device(f"cuda:{torch.cuda.current_device()}")
     cuda = device.type == "cuda"
-    use_amp = (cuda and cfg["amp"] != "none") or cfg["amp"] == "bf16"
+    use_amp = use_bf16(cfg["amp"], device)
     if cfg["batch_size"] % world:
         raise ValueError(f"batch_size {cfg['batch_size']} must be divisible by the number of processes {world}")
     local_batch = cfg["batch_size"] // world
@@ -458,7 +477,7 @@ def train(config: dict | None = None, images=None, val_images=None) -> dict:
     # model, optimizer, random generator
     torch.manual_seed(cfg["seed"])
     model = models.build_model(cfg["architecture"], **cfg["model_kwargs"]).to(device)
-    if cuda:
+    if cuda or use_amp:
         model = model.to(memory_format=torch.channels_last)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     generator = torch.Generator(device=device)
@@ -585,7 +604,7 @@ def train(config: dict | None = None, images=None, val_images=None) -> dict:
             else:
                 sigma = sigma_lo
             noisy = degradation.batch(clean, sigma, generator)
-            if cuda:
+            if cuda or use_amp:
                 noisy = noisy.contiguous(memory_format=torch.channels_last)
             with autocast:
                 denoised = model(noisy)
@@ -777,7 +796,8 @@ def _parser() -> argparse.ArgumentParser:
     g.add_argument("--weights-dir", default=None, help="where --export writes (default: the package's weights/)")
     g = p.add_argument_group("hardware")
     g.add_argument("--device", default=d["device"], help="auto (cuda if available), cpu, cuda, cuda:1 ...")
-    g.add_argument("--amp", choices=["auto", "bf16", "none"], default=d["amp"], help="auto: bf16 on CUDA")
+    g.add_argument("--amp", choices=["auto", "bf16", "none"], default=d["amp"], help="auto: bf16 autocast (and channels_last) on CUDA and on CPUs with native bf16 "
+                   "instructions (AVX512-BF16 or AMX), float32 elsewhere")
     g.add_argument("--compile", action="store_true", help="torch.compile the model")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
