@@ -14,6 +14,11 @@
   each demo's self-contained HTML version instead (see ``nnimaging.demo``), so the state is dropped.
 * **Portable numerics.** Chapters executed by the build run with NumPy and PyTorch held to their
   AVX2 code (:func:`nnimaging.notebook.pin_cpu_kernels`), like nbval's kernels in the tests.
+* **The browser denoiser.** The ``{nnimaging-denoiser}`` directive writes the panel of
+  :mod:`nnimaging.webdenoiser`; its script and style (``_static/denoiser/``, which Jupyter Book
+  would load on every page) are kept only on pages that show a panel; and when a page does, the
+  build makes the panel's assets: ONNX Runtime Web's files from the pinned, checksum-verified npm
+  tarball, the trained networks exported to ONNX, and the test image (all cached).
 """
 
 from __future__ import annotations
@@ -23,7 +28,12 @@ import importlib.util
 import shutil
 from pathlib import Path
 
+from docutils import nodes
+from docutils.parsers.rst import directives
+from sphinx.util.docutils import SphinxDirective
+
 MATHJAX_PATH = "mathjax/tex-chtml.js"
+DENOISER_MODELS = "nnimaging-denoiser-models"  # per-page metadata: the models its panels offer
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 
 
@@ -105,6 +115,64 @@ def _clean_scripts(app, pagename, templatename, context, doctree):
     context["script_files"] = unique
 
 
+class _DenoiserDirective(SphinxDirective):
+    """``{nnimaging-denoiser}``: the browser denoiser panel (options ``:models:``, ``:sigma:``, ``:seed:``)."""
+
+    option_spec = {"models": directives.unchanged, "sigma": directives.nonnegative_int,
+                   "seed": directives.nonnegative_int}
+
+    def run(self):
+        from .onnx_export import WEB_MODELS
+        from .webdenoiser import AssetError, panel_html
+
+        models = [m.strip() for m in self.options.get("models", ",".join(WEB_MODELS)).split(",") if m.strip()]
+        try:
+            markup = panel_html(models, self.options.get("sigma", 25), self.options.get("seed", 0),
+                                uid=str(self.env.new_serialno("nnimaging-denoiser")))
+        except (ValueError, AssetError) as exc:
+            raise self.error(f"nnimaging-denoiser: {exc}") from exc
+        used = self.env.metadata[self.env.docname].setdefault(DENOISER_MODELS, [])
+        used.extend(m for m in models if m not in used)
+        return [nodes.raw("", markup, format="html")]
+
+
+def _denoiser_scripts(app, pagename, templatename, context, doctree):
+    """Keep ``_static/denoiser/*`` only on pages with a panel (and add them there if missing)."""
+    from .webdenoiser import ASSET_DIR, MARKER
+
+    wanted = MARKER in (context.get("body") or "")
+    if wanted:
+        app._nnimaging_denoiser_pages = getattr(app, "_nnimaging_denoiser_pages", 0) + 1
+    for key, name, add in (("script_files", "denoiser.js", app.add_js_file),
+                           ("css_files", "denoiser.css", app.add_css_file)):
+        assets = context.get(key)
+        if assets is None:
+            continue
+        path = f"{ASSET_DIR}/{name}"
+        mine = [a for a in assets if str(getattr(a, "filename", a) or "").endswith(path)]
+        if not wanted:
+            assets[:] = [a for a in assets if a not in mine]
+        elif not mine:
+            add(path)
+
+
+def _install_denoiser_assets(app, exception):
+    """Once the pages are written: the panel's runtime, networks and test image, where a page has one."""
+    if exception is not None or app.builder.format != "html":
+        return
+    from .onnx_export import WEB_MODELS
+    from .webdenoiser import ASSET_DIR, install
+
+    models = [m for meta in app.env.metadata.values() for m in meta.get(DENOISER_MODELS, [])]
+    if not models and not getattr(app, "_nnimaging_denoiser_pages", 0):
+        return
+    static = Path(app.outdir) / "_static"
+    if not (static / ASSET_DIR / "denoiser.js").is_file():
+        raise RuntimeError(f"a page shows the browser denoiser, but {static / ASSET_DIR / 'denoiser.js'} is missing: "
+                           f"the book's _static/{ASSET_DIR}/ folder (its script and style) must be in html_static_path")
+    install(static, list(dict.fromkeys([*WEB_MODELS, *models])))
+
+
 def setup(app):
     from .notebook import pin_cpu_kernels
 
@@ -115,4 +183,7 @@ def setup(app):
     app.connect("build-finished", _write_stamp)
     app.connect("build-finished", _copy_mathjax)
     app.connect("html-page-context", _clean_scripts, priority=900)  # after the others add theirs
+    app.add_directive("nnimaging-denoiser", _DenoiserDirective)
+    app.connect("html-page-context", _denoiser_scripts)
+    app.connect("build-finished", _install_denoiser_assets)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
