@@ -269,7 +269,7 @@ def test_missing_weights_name_the_training_command(tmp_path):
 
 
 def test_shipped_manifest_is_valid_and_every_entry_loads():
-    entries = models.available()
+    entries = [e for e in models.available() if "source" not in e]  # published weights: tests/test_published.py
     assert isinstance(entries, list)
     for entry in entries:
         model = models.load_pretrained(entry["name"])

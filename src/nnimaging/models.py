@@ -534,22 +534,31 @@ def _recipe(name: str) -> str:
     return RECIPES.get(name, f"python -m nnimaging.train {{dncnn,unet}} [options] --out runs/{name} --export {name}")
 
 
-def available(weights_dir=None) -> list[dict]:
-    """The pretrained models shipped with the package, sorted by name.
+def available(weights_dir=None, published: bool | None = None) -> list[dict]:
+    """The pretrained models: the book's own and the DnCNN authors' published weights, sorted by name.
 
     Parameters
     ----------
     weights_dir : path, optional
         Directory with ``manifest.json`` (default: the package's ``weights/``).
+    published : bool, optional
+        Also list the published weights of :mod:`nnimaging.published` (``zhang2017-...``). By
+        default they are listed with the package's weights, not with another ``weights_dir``.
 
     Returns
     -------
     list of dict
         One manifest entry per model: ``name``, ``file``, ``architecture``, ``kwargs``
         (constructor arguments), ``training`` (dataset, noise, steps, ... as recorded by the
-        training CLI) and ``sha256``. Empty when no weights have been exported yet.
+        training CLI) and ``sha256``. The published entries also have ``source`` (their
+        download address), ``description`` and ``published`` (the paper's mean PSNRs).
     """
-    return sorted((copy.deepcopy(e) for e in _read_manifest(_weights_dir(weights_dir))), key=lambda e: e["name"])
+    entries = [copy.deepcopy(e) for e in _read_manifest(_weights_dir(weights_dir))]
+    if weights_dir is None if published is None else published:
+        from .published import entries as published_entries
+
+        entries += published_entries()
+    return sorted(entries, key=lambda e: e["name"])
 
 
 def check_state_dict(model: nn.Module, state_dict: dict, source: str = "state dict") -> None:
@@ -588,7 +597,10 @@ def load_pretrained(name: str, weights_dir=None) -> Denoiser:
     Parameters
     ----------
     name : str
-        A name listed by :func:`available`, e.g. ``"dncnn-s25"``.
+        A name listed by :func:`available`, e.g. ``"dncnn-s25"``. The names of the DnCNN
+        authors' weights (``"zhang2017-dncnn-s25"``, ...; :data:`nnimaging.published.NAMES`) are
+        served by :func:`nnimaging.published.load`, from ``NNIMAGING_WEIGHTS``, the cache or a
+        verified download, whatever ``weights_dir`` says.
     weights_dir : path, optional
         Directory with ``manifest.json`` and the weight files (default: the package's).
 
@@ -605,6 +617,10 @@ def load_pretrained(name: str, weights_dir=None) -> Denoiser:
     ValueError
         SHA-256 mismatch, or a state dict that does not fit the architecture.
     """
+    from . import published
+
+    if name in published.NAMES:  # the DnCNN authors' files, read as HDF5 (nnimaging.published)
+        return published.load(name)
     wdir = _weights_dir(weights_dir)
     entries = {e["name"]: e for e in _read_manifest(wdir)}
     if name not in entries:
