@@ -43,8 +43,10 @@ for name in models.RECIPES:  # the runs gpu_training.sh made, one per shipped mo
     models.install_weights(f"{sys.argv[1]}/{name}")
 print(models.available())
 PY
+# the shipped results change only on full runs; a dry run (LIMIT) writes runs/results/
+if [ -n "${LIMIT:-}" ]; then WHERE=(--limit "$LIMIT"); else WHERE=(--update-shipped); fi
 for e in denoise-table sigma-sweep deblur-table; do
-  $PYTHON -m nnimaging.experiments $e --device "$DEVICE" --no-progress ${LIMIT:+--limit "$LIMIT"}
+  $PYTHON -m nnimaging.experiments $e --device "$DEVICE" --no-progress "${WHERE[@]}"
 done
 $PYTHON - <<'PY'
 from nnimaging import denoising, restoration, results

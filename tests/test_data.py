@@ -209,7 +209,8 @@ def test_corrupted_cache_file_is_downloaded_again(isolated, server, monkeypatch)
     cached = data.cache_dir() / "set12/01.png"
     cached.parent.mkdir(parents=True)
     cached.write_bytes(b"stale")
-    assert data.fetch("set12/01.png").read_bytes() == isolated["set12/01.png"]
+    with pytest.warns(UserWarning, match=f"corrupt data file {cached}"):
+        assert data.fetch("set12/01.png").read_bytes() == isolated["set12/01.png"]
     assert len(server.hits) == 1
 
 
@@ -318,3 +319,58 @@ def test_local_data_needs_no_pooch(tmp_path):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env={**os.environ, "NNIMAGING_DATA": data}, check=True)
     assert out.stdout.strip() == "12"
+
+
+# --- damaged caches and misnamed folders ---------------------------------------------------------
+
+
+def _dead_port() -> int:
+    with socket.socket() as sock:  # a loopback port that nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def test_corrupt_cache_file_offline_is_reported_as_corrupt_and_removed(isolated, monkeypatch):
+    # a corrupt file in the cache was reported as "not in the cache", and kept
+    monkeypatch.setattr(data, "DNCNN_URL", f"http://127.0.0.1:{_dead_port()}/DnCNN/")
+    cached = data.cache_dir() / "set12/01.png"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(b"half a png")
+    with pytest.warns(UserWarning, match="corrupt data file"), pytest.raises(data.DataUnavailableError) as info:
+        data.fetch("set12/01.png")
+    message = str(info.value)
+    assert "was corrupt and has been removed" in message and "not in the cache" not in message
+    assert sha256(b"half a png") in message
+    assert not cached.exists()
+
+
+def test_missing_data_folder_is_named_as_missing(isolated, monkeypatch, tmp_path):
+    monkeypatch.setattr(data, "DNCNN_URL", f"http://127.0.0.1:{_dead_port()}/DnCNN/")
+    monkeypatch.setenv("NNIMAGING_DATA", str(tmp_path / "no-such-folder"))
+    with pytest.raises(data.DataUnavailableError, match=r"the folder NNIMAGING_DATA=\S*no-such-folder is missing"):
+        data.fetch("set12/01.png")
+
+
+def test_cache_pointing_at_a_file_gives_a_clear_error(isolated, monkeypatch, tmp_path):
+    (tmp_path / "a-file").write_text("not a folder")
+    monkeypatch.setenv("NNIMAGING_CACHE", str(tmp_path / "a-file"))
+    with pytest.raises(data.DataError, match=r"NNIMAGING_CACHE=\S*a-file is a file, expected a folder"):
+        data.fetch("set12/01.png")
+
+
+def test_a_missing_dataset_on_the_command_line_is_one_line(isolated, monkeypatch, tmp_path):
+    # a missing dataset printed 5 chained tracebacks (103 lines)
+    import subprocess
+    import sys
+
+    code = ("import sys\nimport nnimaging.data as d\n"
+            f"d.DNCNN_URL = 'http://127.0.0.1:{_dead_port()}/DnCNN/'\n"
+            "from nnimaging._checks import run_cli\nfrom nnimaging.evaluate import main\n"
+            "run_cli(main, sys.argv[1:], prog='python -m nnimaging.evaluate')\n")
+    done = subprocess.run([sys.executable, "-c", code, "noisy", "--dataset", "set12", "--no-progress"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    lines = [line for line in done.stderr.splitlines() if "Downloading data from" not in line]
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("python -m nnimaging.evaluate: error: Cannot get the data file 'set12/01.png'")
+    assert "set NNIMAGING_DATA to a folder with the datasets" in lines[0]

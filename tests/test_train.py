@@ -190,7 +190,7 @@ def test_existing_run_is_not_overwritten_and_model_must_match_to_resume(data_dir
     train.main(_argv(data_dir, out, "--max-steps", "2"))
     with pytest.raises(FileExistsError, match="--resume.*--overwrite"):
         train.main(_argv(data_dir, out, "--max-steps", "2"))
-    with pytest.raises(ValueError, match="use the same model settings to resume"):
+    with pytest.raises(ValueError, match=r"other settings: model settings \{'depth': 3, 'width': 8\} \(this command: \{'depth': 3, 'width': 4\}\)"):
         train.main(_argv(data_dir, out, "--max-steps", "4", "--resume", "--width", "4"))
     assert train.main(_argv(data_dir, out, "--max-steps", "2", "--overwrite"))["step"] == 2
 
@@ -242,7 +242,7 @@ def test_deblurring_networks_train_on_the_recorded_degradation(data_dir, tmp_pat
     model = models.load_pretrained("deblur", weights_dir=_manifest_dir(out))
     expected = psnr_8bit(denoise(model, Degradation("gaussian:1", 0.01).image(clean, 3.5, 0)), clean)
     assert summary["val_psnr"] == pytest.approx(expected, abs=1e-4)
-    with pytest.raises(ValueError, match="trained with blur='gaussian:1'"):
+    with pytest.raises(ValueError, match=r"other settings: --blur 'gaussian:1' \(this command: 'gaussian:2'\)"):
         other = list(argv)
         other[other.index("gaussian:1")] = "gaussian:2"
         train.main([*other, "--resume"])
@@ -347,3 +347,193 @@ def test_snapshots_keep_the_weights_with_their_training_time(data_dir, tmp_path)
     assert last["step"] == 9 and last["elapsed_s"] > 0
     final = torch.load(out / "checkpoint.pt", weights_only=True)["model"]
     assert all(torch.equal(final[k], v) for k, v in last["model"].items())
+
+
+# ------------------------------------------------------------------------------ interruptions and resume
+
+
+def _interrupted_run(data_dir, out, signum, max_steps):
+    """Train in a subprocess (each step slowed to 20 ms), send ``signum`` once it has logged, wait for it."""
+    import signal as _signal
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "import sys, time\n"
+        "import nnimaging.train as t\n"
+        "from nnimaging._checks import run_cli\n"
+        "sample = t.PatchSampler.sample\n"
+        "t.PatchSampler.sample = lambda self, *a, **k: (time.sleep(0.02), sample(self, *a, **k))[1]\n"
+        "run_cli(t.main, sys.argv[1:], prog='train')\n"
+    )
+    argv = _argv(data_dir, out, "--max-steps", str(max_steps))
+    proc = subprocess.Popen([sys.executable, "-c", code, *argv], stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, "OMP_NUM_THREADS": "1"})
+    deadline = time.monotonic() + 120
+    while not ((out / "log.jsonl").is_file() and "loss" in (out / "log.jsonl").read_text()):
+        assert proc.poll() is None, proc.stderr.read()
+        assert time.monotonic() < deadline, "the training run never logged"
+        time.sleep(0.05)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, err
+
+
+@pytest.mark.parametrize("signame", ["SIGTERM", "SIGINT"])
+def test_a_killed_training_run_resumes_to_the_same_result(data_dir, tmp_path, signame):
+    # SIGTERM (a batch scheduler, `timeout`, a closing Binder) lost the whole run: no handler, first
+    # checkpoint after 5000 steps, and --resume restarted at step 0, appending to the old log
+    import signal as _signal
+
+    whole, parts, total = tmp_path / "whole", tmp_path / "parts", 60
+    code, err = _interrupted_run(data_dir, parts, getattr(_signal, signame), total)
+    assert code == 128 + getattr(_signal, signame), err
+    assert f"{signame}: stopped at step" in err and "Traceback" not in err
+    stopped = torch.load(parts / "checkpoint.pt", weights_only=True)["step"]
+    assert 3 <= stopped < total, "interrupted after its first log record and before the end"
+    assert _log(parts)[-1] == {"step": stopped, "interrupted": signame}
+    resumed = train.main(_argv(data_dir, parts, "--max-steps", str(total), "--resume"))
+    assert resumed["step"] == total and resumed["completed"]
+    reference = train.main(_argv(data_dir, whole, "--max-steps", str(total)))
+    a = torch.load(whole / "checkpoint.pt", weights_only=True)
+    b = torch.load(parts / "checkpoint.pt", weights_only=True)
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key
+    assert resumed["final_loss"] == reference["final_loss"]
+    # the same log: every record of the uninterrupted run, once, plus the interruption
+    log = [r for r in _log(parts) if "interrupted" not in r]
+    assert [r["step"] for r in log] == [r["step"] for r in _log(whole)]
+    assert [r.get("loss") for r in log] == [r.get("loss") for r in _log(whole)]
+
+
+def test_resume_refuses_changed_settings_naming_each(data_dir, tmp_path):
+    # --resume with another sigma or learning rate was accepted; the manifest then recorded the new values
+    out = tmp_path / "run"
+    train.main(_argv(data_dir, out, "--max-steps", "6", "--stop-at-step", "3"))
+    before = (out / "log.jsonl").read_bytes()
+    with pytest.raises(ValueError) as info:
+        train.main(_argv(data_dir, out, "--max-steps", "6", "--resume", "--sigma", "15", "--lr", "0.002",
+                         "--batch-size", "4", "--patch-size", "12", "--schedule", "step"))
+    message = str(info.value)
+    for expected in ("--sigma 25.0 (this command: 15.0)", "--lr 0.01 (this command: 0.002)",
+                     "--batch-size 8 (this command: 4)", "--patch-size 16 (this command: 12)",
+                     "--schedule 'cosine' (this command: 'step')"):
+        assert expected in message
+    with pytest.raises(ValueError, match=r"--sigma-range None \(this command: \[0.0, 55.0\]\)"):
+        train.main(_argv(data_dir, out, "--max-steps", "6", "--resume", "--sigma-range", "0", "55"))
+    assert (out / "log.jsonl").read_bytes() == before
+    # what may change: the budget, the logging, the device
+    assert train.main(_argv(data_dir, out, "--max-steps", "6", "--resume", "--log-every", "2"))["step"] == 6
+
+
+@pytest.mark.parametrize("damage", ["empty", "truncated", "random", "foreign"])
+def test_resume_from_a_damaged_checkpoint_names_the_file(data_dir, tmp_path, damage):
+    # train --resume crashed with IndexError: pop from empty list, EOFError or KeyError: 'config'
+    out = tmp_path / "run"
+    train.main(_argv(data_dir, out, "--max-steps", "3"))
+    path = out / "checkpoint.pt"
+    payload = path.read_bytes()
+    path.write_bytes({"empty": b"", "truncated": payload[: len(payload) // 3],
+                      "random": np.random.default_rng(1).bytes(5000)}.get(damage, b""))
+    if damage == "foreign":
+        torch.save({"model": {}}, path)
+    with pytest.raises(ValueError, match=f"{path}.*(empty|truncated|lacks)"):
+        train.main(_argv(data_dir, out, "--max-steps", "3", "--resume"))
+
+
+def test_resume_without_a_checkpoint_does_not_restart_an_existing_log(data_dir, tmp_path):
+    out = tmp_path / "run"
+    train.main(_argv(data_dir, out, "--max-steps", "3"))
+    (out / "checkpoint.pt").unlink()
+    before = (out / "log.jsonl").read_bytes()
+    with pytest.raises(ValueError, match="has a training log but no checkpoint.pt"):
+        train.main(_argv(data_dir, out, "--max-steps", "3", "--resume"))
+    assert (out / "log.jsonl").read_bytes() == before
+
+
+def test_overwrite_keeps_the_old_run_until_the_new_one_starts(data_dir, tmp_path, monkeypatch):
+    # --overwrite deleted the old log before the new run had started
+    out = tmp_path / "run"
+    train.main(_argv(data_dir, out, "--max-steps", "3"))
+    before = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+
+    def broken(*args, **kwargs):
+        raise OSError("the data disk went away")
+
+    monkeypatch.setattr(train, "_load_training_images", broken)
+    with pytest.raises(OSError, match="went away"):
+        train.main(_argv(data_dir, out, "--max-steps", "3", "--overwrite"))
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == before
+    monkeypatch.undo()
+    assert train.main(_argv(data_dir, out, "--max-steps", "2", "--overwrite"))["step"] == 2
+    assert [r["step"] for r in _log(out) if "loss" in r] == [2]
+
+
+def test_a_log_write_cut_by_ulimit_keeps_the_log(data_dir, tmp_path):
+    # log.jsonl was appended to in place: a full disk left half a record, and --resume then failed on it
+    import subprocess
+    import sys
+
+    out = tmp_path / "run"
+    train.main(_argv(data_dir, out, "--max-steps", "400", "--stop-at-step", "200", "--log-every", "1", "--val", "none"))
+    before = (out / "log.jsonl").read_bytes()
+    assert len(before) > (out / "checkpoint.pt").stat().st_size  # the limit below cuts the log, not the checkpoint
+    limit = len(before) + 20  # room for less than one more record
+    code = (
+        "import resource, signal, sys\n"
+        "import nnimaging.train as t\n"
+        "signal.signal(signal.SIGXFSZ, signal.SIG_IGN)\n"
+        f"resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, {limit}))\n"
+        "t.main(sys.argv[1:])\n"
+    )
+    argv = _argv(data_dir, out, "--max-steps", "400", "--log-every", "1", "--val", "none", "--resume")
+    done = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0 and "File too large" in done.stderr, done.stderr[-2000:]
+    assert (out / "log.jsonl").read_bytes() == before
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+# ------------------------------------------------------------------------------ checked at the door
+
+
+@pytest.mark.parametrize("flags, expected", [
+    (["--val-count", "-2"], "val_count must be an integer >= 1, got -2"),
+    (["--minutes", "-1"], "minutes must be a finite number > 0, got -1.0"),
+    (["--patch-size", "0"], "patch_size must be an integer >= 1, got 0"),
+    (["--batch-size", "-8"], "batch_size must be an integer >= 1, got -8"),
+    (["--ckpt-minutes", "-5"], "ckpt_minutes must be a finite number > 0, got -5.0"),
+    (["--lr", "0"], "lr must be a finite number > 0, got 0.0"),
+    (["--export", "../x"], "export name must use letters, digits"),
+    (["--depth", "0"], "model settings {'depth': 0, 'width': 8} for dncnn: depth must be"),
+    (["--data-dir", "/nonexistent/images"], "data_dir /nonexistent/images: no such folder"),
+])  # fmt: skip
+def test_bad_settings_fail_at_the_door_with_one_line_and_no_run_folder(data_dir, tmp_path, capsys, flags, expected):
+    # --val-count -2, --limit -1, --minutes -1 were accepted; --export '../x' failed only after training;
+    # bad model arguments left an empty run folder; a user error printed a full traceback
+    from nnimaging._checks import run_cli
+
+    out = tmp_path / "run"
+    argv = _argv(data_dir, out, "--max-steps", "3")
+    for flag, value in zip(flags[::2], flags[1::2]):
+        if flag in argv:
+            argv[argv.index(flag) + 1] = value
+        else:
+            argv += [flag, value]
+    with pytest.raises(SystemExit) as info:
+        run_cli(train.main, argv, prog="train")
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("train: error: ") and expected in err, err
+    assert not out.exists()
+
+
+def test_command_line_user_error_is_one_line_with_status_2(tmp_path):
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "nnimaging.train", "dncnn", "--val-count", "-2", "--out",
+                           str(tmp_path / "run")], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr == "python -m nnimaging.train: error: val_count must be an integer >= 1, got -2\n"
+    assert not (tmp_path / "run").exists()

@@ -6,7 +6,9 @@ Re-executes chapters top to bottom and stores them with their outputs, which nbv
 """
 
 import argparse
+import os
 
+from . import _checks
 from .notebook import execute
 
 
@@ -17,10 +19,14 @@ def main(argv=None) -> None:
     run.add_argument("notebooks", nargs="+", help="paths of .ipynb files")
     run.add_argument("--timeout", type=int, default=600, help="seconds allowed per cell")
     args = parser.parse_args(argv)
+    _checks.positive_int("--timeout", args.timeout)
+    for notebook in args.notebooks:  # every path checked before the first chapter runs
+        if not os.path.isfile(notebook) or not notebook.endswith(".ipynb"):
+            raise _checks.UsageError(f"expected an existing .ipynb file, got {notebook!r}")
     for notebook in args.notebooks:
         print(f"executing {notebook}", flush=True)
         execute(notebook, timeout=args.timeout)
 
 
 if __name__ == "__main__":
-    main()
+    _checks.run_cli(main, prog="python -m nnimaging")

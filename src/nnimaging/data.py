@@ -27,6 +27,7 @@ import functools
 import gzip
 import hashlib
 import os
+import warnings
 from importlib import resources
 from pathlib import Path
 
@@ -100,10 +101,20 @@ def _sha256(path: Path) -> str:
 def cache_dir() -> Path:
     """Folder where downloads are kept: ``$NNIMAGING_CACHE`` or ``pooch.os_cache("nnimaging")``."""
     if os.environ.get("NNIMAGING_CACHE"):
-        return Path(os.environ["NNIMAGING_CACHE"])
+        path = Path(os.environ["NNIMAGING_CACHE"])
+        if path.exists() and not path.is_dir():
+            raise DataError(f"NNIMAGING_CACHE={path} is a file, expected a folder for downloaded data "
+                            "(point it at a folder, or unset it to use the default cache)")
+        return path
     import pooch  # imported where needed: reading NNIMAGING_DATA works without it
 
     return Path(pooch.os_cache("nnimaging"))
+
+
+def _local_dir() -> Path | None:
+    """The folder named by ``NNIMAGING_DATA``, or None when the variable is unset or empty."""
+    local = os.environ.get("NNIMAGING_DATA")
+    return Path(local) if local else None
 
 
 def _layout() -> str:
@@ -115,12 +126,20 @@ def _layout() -> str:
     return "\n".join(lines)
 
 
-def _unavailable(relpath: str, url: str, exc: Exception) -> DataUnavailableError:
-    local = os.environ.get("NNIMAGING_DATA")
-    where = f"NNIMAGING_DATA={local} has no {relpath}" if local else "NNIMAGING_DATA is not set"
+def _unavailable(relpath: str, url: str, exc: Exception, removed: str = "") -> DataUnavailableError:
+    local = _local_dir()
+    if local is None:
+        where = "NNIMAGING_DATA is not set"
+    elif not local.is_dir():
+        where = f"the folder NNIMAGING_DATA={local} is missing"
+    else:
+        where = f"NNIMAGING_DATA={local} has no {relpath}"
+    cached = f"the copy in the cache {cache_dir()} was corrupt and has been removed" if removed else \
+        f"it is not in the cache {cache_dir()}"
     return DataUnavailableError(
-        f"Cannot get the data file {relpath!r}: {where}, it is not in the cache {cache_dir()}, "
-        f"and downloading it from {url} failed ({type(exc).__name__}: {exc}).\n"
+        f"Cannot get the data file {relpath!r} ({where}; {cached}; the download failed: {type(exc).__name__}): "
+        "set NNIMAGING_DATA to a folder with the datasets (layout below) or connect to the network.\n"
+        f"Downloading it from {url} failed: {type(exc).__name__}: {exc}.{removed}\n"
         "To work offline, set the environment variable NNIMAGING_DATA to a folder laid out as\n"
         f"{_layout()}\n"
         "(for example a copy of the book's shared/data folder); each file is checked against its SHA-256."
@@ -154,9 +173,9 @@ def fetch(relpath: str) -> Path:
                          f"'bsd68/test001.png' (datasets: {', '.join(DATASETS)})")
     expected = REGISTRY[relpath]
     url = source_url(relpath)
-    local = os.environ.get("NNIMAGING_DATA")
-    if local and (Path(local) / relpath).is_file():
-        path = Path(local) / relpath
+    local = _local_dir()
+    if local is not None and (local / relpath).is_file():
+        path = local / relpath
         actual = _sha256(path)
         if actual != expected:
             raise ChecksumError(f"{path} is not the registered file: expected SHA-256 {expected}, got "
@@ -166,15 +185,25 @@ def fetch(relpath: str) -> Path:
     import requests  # a dependency of pooch
 
     target = cache_dir() / relpath
+    removed = ""
+    if target.is_file():
+        actual = _sha256(target)
+        if actual == expected:
+            return target
+        # a damaged copy (an interrupted write, a bad disk): say so, remove it and fetch it again
+        target.unlink()
+        removed = (f" The cached copy {target} was corrupt (SHA-256 {actual}, expected {expected}) "
+                   "and has been removed.")
+        warnings.warn(f"corrupt data file {target} removed from the cache; downloading it again", stacklevel=2)
     downloader = pooch.HTTPDownloader(progressbar=True, timeout=60)
     try:
         return Path(pooch.retrieve(url, known_hash=f"sha256:{expected}", fname=target.name,
                                    path=target.parent, downloader=downloader))
     except requests.exceptions.RequestException as exc:
-        raise _unavailable(relpath, url, exc) from exc
+        raise _unavailable(relpath, url, exc, removed) from None
     except ValueError as exc:  # pooch's hash check of the download
         raise ChecksumError(f"The download of {relpath} from {url} was rejected and not kept in the "
-                            f"cache: {exc}") from exc
+                            f"cache: {exc}{removed}") from None
 
 
 # Decoded files are cached as read-only uint8 arrays, keyed by (path, sha256): fetch() verifies the

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from . import models
+from . import _checks, models
 from .degrade import Degradation, gaussian_blur
 from .metrics import psnr
 
@@ -185,6 +185,12 @@ def evaluate_denoiser(
     names = [str(i) for i in range(len(images))] if names is None else [str(n) for n in names]
     if len(names) != len(images):
         raise ValueError(f"got {len(names)} names for {len(images)} images")
+    _checks.non_negative_number("sigma (0..255 scale)", sigma)
+    for name, clean in zip(names, images):  # every image checked before any is evaluated
+        clean = np.asarray(clean)
+        if clean.ndim != 2 or not np.issubdtype(clean.dtype, np.floating):
+            raise ValueError(f"image {name!r}: expected an (H, W) float array in [0, 1], got {clean.shape} {clean.dtype}")
+        _checks.image_values(clean, f"image {name!r}")
     iterator = zip(names, images)
     if progress:
         from tqdm.auto import tqdm
@@ -193,8 +199,6 @@ def evaluate_denoiser(
     rows = []
     for name, clean in iterator:
         clean = np.asarray(clean)
-        if clean.ndim != 2 or not np.issubdtype(clean.dtype, np.floating):
-            raise ValueError(f"image {name!r}: expected an (H, W) float array in [0, 1], got {clean.shape} {clean.dtype}")
         noisy = degradation.image(clean, sigma, seed)
         rows.append(
             {"name": name, "psnr": psnr_8bit(denoise(model, noisy), clean), "noisy_psnr": psnr_8bit(noisy, clean)}
@@ -234,9 +238,7 @@ def load_model(spec: str, weights_dir=None, gaussian_width: float = 1.0) -> nn.M
         if not path.is_file():
             raise FileNotFoundError(f"{spec} is a directory without checkpoint.pt (expected a training run directory)")
     if path.is_file():
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-        if not isinstance(ckpt, dict) or "model" not in ckpt or "config" not in ckpt:
-            raise ValueError(f"{path} is not a checkpoint of nnimaging.train (expected keys 'model' and 'config')")
+        ckpt = _checks.read_checkpoint(path, ("model", "config", "step"))
         config = ckpt["config"]
         model = models.build_model(config["architecture"], **config["model_kwargs"])
         models.check_state_dict(model, ckpt["model"], str(path))
@@ -302,6 +304,15 @@ def main(argv=None) -> dict:
     """Command-line entry point; returns the results dict it prints and writes."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = _parser().parse_args(argv)
+    # checked at the door: nothing is loaded or evaluated with a bad count or an unwritable --out
+    if args.limit is not None:
+        _checks.positive_int("--limit", args.limit)
+    _checks.non_negative_number("--sigma", args.sigma)
+    _checks.non_negative_number("--gaussian-width", args.gaussian_width)
+    if args.out:
+        _checks.writable_file(args.out, "--out")
+    if args.data_dir is not None and not Path(args.data_dir).is_dir():
+        raise _checks.UsageError(f"--data-dir {args.data_dir}: no such folder (expected a folder of image files)")
     model = load_model(args.model, args.weights_dir, args.gaussian_width).to(args.device)
     images, names, dataset = _load_dataset(args.dataset, args.data_dir)
     if args.limit is not None:
@@ -327,11 +338,9 @@ def main(argv=None) -> dict:
         f"mean PSNR {result['mean_psnr']:.2f} dB (noisy input {result['mean_noisy_psnr']:.2f} dB)"
     )
     if args.out:
-        out = Path(args.out)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+        _checks.atomic_write_text(args.out, json.dumps(result, indent=2) + "\n")
     return result
 
 
 if __name__ == "__main__":
-    main()
+    _checks.run_cli(main, prog="python -m nnimaging.evaluate")

@@ -1,8 +1,10 @@
 """The experiments behind the numbers of chapters 5 and 6: ``python -m nnimaging.experiments NAME``.
 
-Each experiment evaluates shipped models (or trains small ones) and writes
-``nnimaging/results/NAME.json`` through :mod:`nnimaging.results`, with the command that
-made it, the software and the hardware. Chapters read these files; a reader can rerun the
+Each experiment evaluates shipped models (or trains small ones) and writes ``NAME.json``
+through :mod:`nnimaging.results`, with the command that made it, the software and the
+hardware: into ``runs/results/`` (or ``--results-dir``) by default, and into the shipped
+``nnimaging/results/`` only with ``--update-shipped`` (which refuses partial runs:
+``--limit``, fewer datasets, noise levels or models than the shipped table). Chapters read these files; a reader can rerun the
 command (on a GPU with ``--device cuda``) and compare. Experiments that take long are
 resumable: rows already in the file (same model weights) are kept, and training runs
 continue from their checkpoints.
@@ -20,6 +22,10 @@ continue from their checkpoints.
                    0.005 / 0.01 / 0.02 on Set12 with the shipped deblurring U-Nets
 ``cpu-benchmark``  time and PSNR of the denoisers and of BM3D on one 512 x 512 image
 ``deep-image-prior`` the PSNR curve of a long deep-image-prior fit to one noisy image
+``published-dncnn`` the DnCNN authors' own weights (:mod:`nnimaging.published`) under the
+                   book's protocol, BSD68 and Set12, next to the paper's numbers
+``dncnn3``         the authors' DnCNN-3 on denoising, super-resolution and JPEG deblocking
+                   (Set12), each against its plain baseline
 ================== =====================================================================
 """
 
@@ -36,7 +42,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import models, results
+from . import _checks, models, results
 from .degrade import Degradation, add_gaussian_noise
 from .evaluate import GaussianFilterDenoiser, NoisyBaseline, denoise, evaluate_denoiser, psnr_8bit
 from .train import read_log_records
@@ -68,6 +74,23 @@ def environment(device: str = "cpu") -> dict:
     else:
         hardware = f"CPU ({platform.machine()}, {os.cpu_count()} logical cores, {torch.get_num_threads()} torch threads)"
     return {"hardware": hardware, "torch": str(torch.__version__), "python": platform.python_version()}
+
+
+RUNS_RESULTS = Path("runs") / "results"
+"""Where the experiments write without ``update_shipped`` or ``results_dir`` (relative to the working folder)."""
+
+
+def _results_dir(results_dir, update_shipped: bool) -> Path:
+    """The folder an experiment writes to: the shipped one only when asked for explicitly."""
+    if update_shipped:
+        if results_dir is not None and Path(results_dir).resolve() != results.RESULTS_DIR:
+            raise _checks.UsageError(f"update_shipped writes {results.RESULTS_DIR}; got another results_dir {results_dir}")
+        return results.RESULTS_DIR
+    return RUNS_RESULTS if results_dir is None else Path(results_dir)
+
+
+def _save(name: str, record: dict, results_dir, update_shipped: bool) -> Path:
+    return results.save(name, record, _results_dir(results_dir, update_shipped), update_shipped=update_shipped)
 
 
 def _record(command: str | None, device: str, **payload) -> dict:
@@ -139,6 +162,7 @@ def denoise_table(
     limit: int | None = None,
     name: str = "denoising",
     results_dir=None,
+    update_shipped: bool = False,
     weights_dir=None,
     command: str | None = None,
     progress: bool = True,
@@ -150,7 +174,7 @@ def denoise_table(
     chosen per sigma on 20 Train400 images (:func:`best_gaussian_width`).
     """
     try:
-        record = results.load(name, results_dir)
+        record = results.load(name, _results_dir(results_dir, update_shipped))
     except results.ResultsNotFoundError:
         record = {}
     # rows of an earlier call are reused only if made with the same seed on the same images
@@ -195,10 +219,10 @@ def denoise_table(
                     **extra,
                 }
                 _upsert(rows, row, ("method", "dataset", "sigma"))
-                results.save(name, record, results_dir)
+                _save(name, record, results_dir, update_shipped)
                 if progress:
                     print(f"{method:>14} {dataset:>6} sigma {sigma:4g}: {row['mean_psnr']:.2f} dB", file=sys.stderr)
-    results.save(name, record, results_dir)
+    _save(name, record, results_dir, update_shipped)
     return record
 
 
@@ -211,6 +235,7 @@ def sigma_sweep(
     device: str = "cpu",
     name: str = "sigma_sweep",
     results_dir=None,
+    update_shipped: bool = False,
     weights_dir=None,
     command: str | None = None,
     progress: bool = True,
@@ -230,7 +255,7 @@ def sigma_sweep(
         curves[model_name] = {"psnr": curve, "sha256": entry["sha256"], "noise": entry["training"].get("noise")}
     record = _record(command, device, dataset=dataset, images=names, seed=seed, sigmas=[float(s) for s in sigmas],
                      noisy_psnr=noisy, models=curves)
-    results.save(name, record, results_dir)
+    _save(name, record, results_dir, update_shipped)
     return record
 
 
@@ -260,6 +285,7 @@ def bias_ablation(
     runs_dir="runs/bias-ablation",
     name: str = "bias_ablation",
     results_dir=None,
+    update_shipped: bool = False,
     command: str | None = None,
     progress: bool = True,
 ) -> dict:
@@ -321,16 +347,13 @@ def bias_ablation(
             })
     record = _record(command, device, settings={**cfg, "minutes": minutes}, dataset=dataset, images=names,
                      noisy_psnr=noisy, rows=rows)
-    results.save(name, record, results_dir)
+    _save(name, record, results_dir, update_shipped)
     return record
 
 
 def _single_entry_dir(out: Path, entry: dict) -> Path:
     """A run directory holds its weights and ``manifest_entry.json``; give it a manifest load_pretrained reads."""
-    import json
-
-    manifest = out / models.MANIFEST_NAME
-    manifest.write_text(json.dumps([entry], indent=2) + "\n", encoding="utf-8")
+    _checks.atomic_write_json(out / models.MANIFEST_NAME, [entry])
     return out
 
 
@@ -349,6 +372,7 @@ def deblur_table(
     device: str = "cpu",
     name: str = "deblurring",
     results_dir=None,
+    update_shipped: bool = False,
     weights_dir=None,
     command: str | None = None,
     progress: bool = True,
@@ -391,7 +415,7 @@ def deblur_table(
         networks={network: net_entry["sha256"], wiener_network: wnet_entry["sha256"]},
         blurred_noisy_psnr=blurred_noisy, rows=rows,
     )
-    results.save(name, record, results_dir)
+    _save(name, record, results_dir, update_shipped)
     return record
 
 
@@ -419,6 +443,7 @@ def cpu_benchmark(
     bm3d: bool = True,
     name: str = "cpu_benchmark",
     results_dir=None,
+    update_shipped: bool = False,
     weights_dir=None,
     command: str | None = None,
 ) -> dict:
@@ -452,7 +477,7 @@ def cpu_benchmark(
                          "version": getattr(bm3d_pkg, "__version__", None) or _dist_version("bm3d")})
     record = _record(command, "cpu", image=image, shape=list(clean.shape), sigma=float(sigma), seed=seed,
                      repeats=repeats, rows=rows)
-    results.save(name, record, results_dir)
+    _save(name, record, results_dir, update_shipped)
     return record
 
 
@@ -481,6 +506,7 @@ def deep_image_prior_curve(
     device: str = "cpu",
     name: str = "deep_image_prior",
     results_dir=None,
+    update_shipped: bool = False,
     command: str | None = None,
     progress: bool = True,
 ) -> dict:
@@ -507,7 +533,7 @@ def deep_image_prior_curve(
         best_iteration=int(run["best_iteration"]), best_psnr=float(run["best_psnr"]),
         final_psnr=float(run["psnr"][-1]),
     )
-    results.save(name, record, results_dir)
+    _save(name, record, results_dir, update_shipped)
     return record
 
 
@@ -560,7 +586,9 @@ def _parser() -> argparse.ArgumentParser:
     def common(sp, device=True):
         if device:
             sp.add_argument("--device", default="cpu", help="cpu or cuda")
-        sp.add_argument("--results-dir", default=None, help="default: the package's results/")
+        sp.add_argument("--results-dir", default=None, help=f"where to write NAME.json (default: {RUNS_RESULTS}/)")
+        sp.add_argument("--update-shipped", action="store_true",
+                        help="write the shipped file in the package's results/ (full runs only)")
         sp.add_argument("--no-progress", action="store_true")
         return sp
 
@@ -584,15 +612,70 @@ def _parser() -> argparse.ArgumentParser:
     sp = common(sub.add_parser("cpu-benchmark", help="time and PSNR on one 512 x 512 image, with BM3D"), device=False)
     sp.add_argument("--no-bm3d", action="store_true")
     sp.add_argument("--repeats", type=int, default=3)
+    common(sub.add_parser("published-dncnn", help="the DnCNN authors' weights under the book's protocol "
+                          "(BSD68 and Set12, sigma 15 / 25 / 50) next to the paper's numbers"))
+    common(sub.add_parser("dncnn3", help="the authors' DnCNN-3 on denoising, super-resolution and JPEG "
+                          "deblocking (Set12) against each task's plain baseline"))
     return p
 
 
+_RESULTS_NAMES = {"denoise-table": "denoising", "sigma-sweep": "sigma_sweep", "bias-ablation": "bias_ablation",
+                  "deblur-table": "deblurring", "deep-image-prior": "deep_image_prior", "cpu-benchmark": "cpu_benchmark"}
+
+
+def _results_file(a) -> Path:
+    name = _RESULTS_NAMES.get(a.experiment, a.experiment.replace("-", "_"))
+    return _results_dir(a.results_dir, a.update_shipped) / f"{name}.json"
+
+
+def _check_args(a) -> None:
+    """Counts, sizes and the output folder, checked before any work (``UsageError``)."""
+    for flag in ("limit", "max_steps", "steps", "size", "repeats"):
+        if getattr(a, flag, None) is not None:
+            _checks.positive_int("--" + flag.replace("_", "-"), getattr(a, flag))
+    if getattr(a, "minutes", None) is not None:
+        _checks.positive_number("--minutes", a.minutes)
+    for sigma in getattr(a, "sigmas", None) or ():
+        _checks.non_negative_number("--sigmas", sigma)
+    partial = []
+    if getattr(a, "limit", None) is not None and (a.experiment != "sigma-sweep" or a.limit != 4):
+        partial.append(f"--limit {a.limit}")
+    if getattr(a, "datasets", None) is not None and sorted(a.datasets) != ["bsd68", "set12"]:
+        partial.append("--datasets " + " ".join(a.datasets))
+    if getattr(a, "sigmas", None) is not None and sorted(a.sigmas) != [15.0, 25.0, 50.0]:
+        partial.append("--sigmas " + " ".join(f"{s:g}" for s in a.sigmas))
+    if getattr(a, "models", None) is not None and sorted(a.models) != sorted(DENOISERS):
+        partial.append("--models " + " ".join(a.models))
+    if a.update_shipped:
+        if a.results_dir is not None:
+            raise _checks.UsageError("--update-shipped writes the package's results/; drop --results-dir")
+        if partial:
+            raise _checks.UsageError(f"--update-shipped needs the full table, but this run is partial "
+                                     f"({', '.join(partial)}); drop those flags or write elsewhere (--results-dir)")
+    target = _results_file(a)
+    _checks.writable_file(target, "results file")
+
+
 def main(argv=None) -> dict:
-    """Command-line entry point."""
+    """Command-line entry point (``python -m nnimaging.experiments NAME [options]``)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     a = _parser().parse_args(argv)
+    _check_args(a)
     command = "python -m nnimaging.experiments " + shlex.join(argv)
-    common = {"results_dir": a.results_dir, "command": command}
+    record = _run(a, command)
+    where = _results_file(a)
+    note = "" if a.update_shipped else " (not the shipped file; --update-shipped writes that)"
+    print(f"wrote {where}{note}", file=sys.stderr)
+    return record
+
+
+def _run(a, command: str) -> dict:
+    common = {"results_dir": a.results_dir, "update_shipped": a.update_shipped, "command": command}
+    if a.experiment in ("published-dncnn", "dncnn3"):
+        from . import published
+
+        run = published.protocol_check if a.experiment == "published-dncnn" else published.dncnn3_table
+        return run(device=a.device, progress=not a.no_progress, **common)
     if a.experiment == "denoise-table":
         return denoise_table(a.models, a.datasets, a.sigmas, device=a.device, limit=a.limit,
                              progress=not a.no_progress, **common)
@@ -609,4 +692,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    _checks.run_cli(main, prog="python -m nnimaging.experiments")

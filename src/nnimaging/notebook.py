@@ -154,5 +154,8 @@ def execute(path, timeout: int = 600) -> None:
     NotebookClient(nb, timeout=timeout, kernel_name="python3", store_widget_state=False,
                    resources={"metadata": {"path": os.path.dirname(os.path.abspath(path))}}).execute()
     nb.metadata.pop("widgets", None)
-    nbformat.write(nb, path)
+    from ._checks import atomic_path
+
+    with atomic_path(path) as tmp:  # an interrupted or failed write leaves the chapter as it was
+        nbformat.write(nb, str(tmp))
 

@@ -35,7 +35,9 @@ import json
 import math
 import os
 import shlex
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -43,7 +45,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import models
+from . import _checks, models
+from ._checks import UsageError
 from .degrade import Degradation
 from .evaluate import denoise, load_image_dir, psnr_8bit
 
@@ -54,6 +57,7 @@ __all__ = [
     "PatchSampler",
     "lr_at",
     "train",
+    "TrainingInterrupted",
     "read_log_records",
     "main",
 ]
@@ -285,42 +289,80 @@ def _unwrap(model):
 
 
 def _settings(config: dict | None) -> dict:
+    """The settings of :func:`train`, completed from :data:`DEFAULTS` and checked before any work.
+
+    Every bad value raises :class:`nnimaging._checks.UsageError` (a ``ValueError``) naming the setting,
+    what it expects and what it got; the model is built once here so that bad model arguments fail
+    before the run folder is created.
+    """
     cfg = dict(DEFAULTS)
     unknown = set(config or {}) - set(DEFAULTS)
     if unknown:
-        raise ValueError(f"unknown training settings {sorted(unknown)}; known: {sorted(DEFAULTS)}")
+        raise UsageError(f"unknown training settings {sorted(unknown)}; known: {sorted(DEFAULTS)}")
     cfg.update(config or {})
     cfg["model_kwargs"] = dict(cfg["model_kwargs"] or {})
     if cfg["architecture"] not in models.ARCHITECTURES:
-        raise ValueError(f"architecture must be one of {sorted(models.ARCHITECTURES)}, got {cfg['architecture']!r}")
+        raise UsageError(f"architecture must be one of {sorted(models.ARCHITECTURES)}, got {cfg['architecture']!r}")
     if cfg["sigma_range"] is not None:
-        lo, hi = (float(v) for v in cfg["sigma_range"])
-        if not 0 <= lo <= hi:
-            raise ValueError(f"sigma_range must be (low, high) with 0 <= low <= high, got {cfg['sigma_range']}")
+        try:
+            lo, hi = (float(v) for v in cfg["sigma_range"])
+        except (TypeError, ValueError):
+            raise UsageError(f"sigma_range must be (low, high), got {cfg['sigma_range']!r}") from None
+        if not 0 <= lo <= hi or not math.isfinite(hi):
+            raise UsageError(f"sigma_range must be (low, high) with 0 <= low <= high, got {cfg['sigma_range']}")
         cfg["sigma_range"] = [lo, hi]
         cfg["sigma"] = None
-    elif cfg["sigma"] is None or not float(cfg["sigma"]) >= 0:
-        raise ValueError(f"sigma must be a number >= 0 (0..255 scale) unless sigma_range is given, got {cfg['sigma']}")
+    elif cfg["sigma"] is None or not isinstance(cfg["sigma"], (int, float)) or not 0 <= float(cfg["sigma"]) < math.inf:
+        raise UsageError(f"sigma must be a number >= 0 (0..255 scale) unless sigma_range is given, got {cfg['sigma']}")
     else:
         cfg["sigma"] = float(cfg["sigma"])
-    for key in ("patch_size", "batch_size", "max_steps", "log_every", "val_every", "ckpt_every"):
-        if int(cfg[key]) != cfg[key] or cfg[key] < 1:
-            raise ValueError(f"{key} must be a positive integer, got {cfg[key]!r}")
+    for key in ("patch_size", "batch_size", "max_steps", "log_every", "val_every", "ckpt_every", "val_count"):
+        cfg[key] = _checks.positive_int(key, cfg[key])
+    for key, minimum in (("warmup_steps", 0), ("stop_at_step", 1), ("seed", 0), ("val_seed", 0)):
+        if cfg[key] is not None:
+            cfg[key] = _checks.positive_int(key, cfg[key], minimum)
+    for key in ("lr", "lr_final"):
+        cfg[key] = _checks.positive_number(key, cfg[key])
+    cfg["weight_decay"] = _checks.non_negative_number("weight_decay", cfg["weight_decay"])
+    for key in ("minutes", "ckpt_minutes", "snapshot_minutes"):
+        if cfg[key] is not None:
+            cfg[key] = _checks.positive_number(key, cfg[key])
+    if cfg["val_sigma"] is not None:
+        cfg["val_sigma"] = _checks.non_negative_number("val_sigma", cfg["val_sigma"])
     if cfg["schedule"] not in _SCHEDULES:
-        raise ValueError(f"schedule must be one of {_SCHEDULES}, got {cfg['schedule']!r}")
+        raise UsageError(f"schedule must be one of {_SCHEDULES}, got {cfg['schedule']!r}")
     if cfg["minutes_policy"] not in ("fit", "stop"):
-        raise ValueError(f"minutes_policy must be 'fit' or 'stop', got {cfg['minutes_policy']!r}")
+        raise UsageError(f"minutes_policy must be 'fit' or 'stop', got {cfg['minutes_policy']!r}")
     if cfg["amp"] not in ("auto", "bf16", "none"):
-        raise ValueError(f"amp must be 'auto', 'bf16' or 'none', got {cfg['amp']!r}")
+        raise UsageError(f"amp must be 'auto', 'bf16' or 'none', got {cfg['amp']!r}")
+    if cfg["val"] not in ("set12", "bsd68", "heldout", "none"):
+        raise UsageError(f"val must be 'set12', 'bsd68', 'heldout' or 'none', got {cfg['val']!r}")
+    if cfg["export"] is not None and not models._NAME_RE.match(str(cfg["export"])):
+        raise UsageError(f"export name must use letters, digits, '_', '.', '-' (it names a file in the weights "
+                         f"folder), got {cfg['export']!r}")
     if cfg["out"] is None:
         cfg["out"] = str(Path("runs") / (cfg["export"] or cfg["architecture"]))
+    if Path(cfg["out"]).exists() and not Path(cfg["out"]).is_dir():
+        raise UsageError(f"out {cfg['out']} is a file; expected a run folder")
+    for key in ("data_dir", "val_dir"):
+        if cfg[key] is not None and not Path(cfg[key]).is_dir():
+            raise UsageError(f"{key} {cfg[key]}: no such folder (expected a folder of image files)")
+    if cfg["weights_dir"] is not None and Path(cfg["weights_dir"]).exists() and not Path(cfg["weights_dir"]).is_dir():
+        raise UsageError(f"weights_dir {cfg['weights_dir']} is a file; expected a folder")
     if cfg["val_sigma"] is None:
         if cfg["sigma"] is not None:
             cfg["val_sigma"] = cfg["sigma"]
         else:  # blind: 25 as in DnCNN-B when the range holds it, else the middle of the range
             lo, hi = cfg["sigma_range"]
             cfg["val_sigma"] = 25.0 if lo <= 25.0 <= hi else (lo + hi) / 2
-    Degradation(cfg["blur"], cfg["wiener_nsr"])  # a bad kernel spec or NSR fails here, before any work
+    try:
+        Degradation(cfg["blur"], cfg["wiener_nsr"])  # a bad kernel spec or NSR fails here, before any work
+    except (TypeError, ValueError) as err:
+        raise UsageError(str(err)) from None
+    try:
+        models.build_model(cfg["architecture"], **cfg["model_kwargs"])
+    except (TypeError, ValueError) as err:
+        raise UsageError(f"model settings {cfg['model_kwargs']} for {cfg['architecture']}: {err}") from None
     return cfg
 
 
@@ -374,7 +416,8 @@ def _load_training_images(cfg: dict, images, val_images):
             val_images = []
         elif cfg["val"] == "heldout":
             if len(images) <= cfg["val_count"]:
-                raise ValueError(f"cannot hold out {cfg['val_count']} of {len(images)} training images")
+                raise UsageError(f"val_count {cfg['val_count']}: cannot hold out {cfg['val_count']} of "
+                                 f"{len(images)} training images (expected fewer than {len(images)})")
             images, val_images = images[: -cfg["val_count"]], images[-cfg["val_count"] :]
         else:
             from . import data
@@ -383,10 +426,62 @@ def _load_training_images(cfg: dict, images, val_images):
     return images, list(val_images)
 
 
-def _atomic_save(obj, path: Path) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+_RESUME_SETTINGS = (
+    "architecture", "model_kwargs", "dataset", "data_dir", "patch_size", "batch_size", "augment", "sigma",
+    "sigma_range", "blur", "wiener_nsr", "lr", "lr_final", "schedule", "warmup_steps", "weight_decay", "max_steps",
+    "seed", "val", "val_count", "val_dir", "val_sigma", "val_seed",
+)
+"""Settings a resumed run must share with its checkpoint (the others: budget, logging, device, output)."""
+
+
+def _changed_settings(saved: dict, cfg: dict) -> list[str]:
+    """``"--flag SAVED (now NEW)"`` for each training setting that differs from the checkpoint's."""
+
+    def same_path(a, b):
+        return a == b or (a is not None and b is not None and Path(a).resolve() == Path(b).resolve())
+
+    changed = []
+    for key in _RESUME_SETTINGS:
+        if key not in saved:  # a checkpoint of an older version: nothing to compare
+            continue
+        old, new = saved[key], cfg[key]
+        if key in ("data_dir", "val_dir") and same_path(old, new):
+            continue
+        if old != new:
+            flag = "model settings" if key == "model_kwargs" else "--" + key.replace("_", "-")
+            changed.append(f"{flag} {old!r} (this command: {new!r})")
+    return changed
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Training stopped by SIGTERM or SIGINT after writing its checkpoint (``--resume`` continues it).
+
+    A ``KeyboardInterrupt``, so code that catches Ctrl-C catches it; ``signum`` is the signal's number
+    and the command line exits with status 128 + ``signum``.
+    """
+
+    def __init__(self, message: str, signum: int, step: int, checkpoint: Path):
+        super().__init__(message)
+        self.signum, self.step, self.checkpoint = signum, step, checkpoint
+
+
+def _read_log_for_resume(path: Path, step: int) -> list[dict]:
+    """The records of a run's log up to ``step`` (later ones are redone from the checkpoint).
+
+    A last line cut by a crash of an older version is dropped; any other unreadable line is an error.
+    """
+    if not path.is_file():
+        return []
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    records = []
+    for i, line in enumerate(lines):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            if i == len(lines) - 1:
+                break
+            raise UsageError(f"training log {path}, line {i + 1}, is not JSON: {line[:60]!r}") from None
+    return [r for r in records if not isinstance(r.get("step"), int) or r["step"] <= step]
 
 
 # ----------------------------------------------------------------------------------------
@@ -449,20 +544,27 @@ def train(config: dict | None = None, images=None, val_images=None) -> dict:
     cuda = device.type == "cuda"
     use_amp = use_bf16(cfg["amp"], device)
     if cfg["batch_size"] % world:
-        raise ValueError(f"batch_size {cfg['batch_size']} must be divisible by the number of processes {world}")
+        raise UsageError(f"batch_size {cfg['batch_size']} must be divisible by the number of processes {world}")
     local_batch = cfg["batch_size"] // world
     is_main = rank == 0
     out = Path(cfg["out"])
     ckpt_path = out / "checkpoint.pt"
     log_path = out / "log.jsonl"
-    if is_main:
-        if ckpt_path.exists() and not cfg["resume"] and not cfg["overwrite"]:
-            raise FileExistsError(
-                f"{ckpt_path} exists: pass --resume to continue that run or --overwrite to start over"
-            )
-        out.mkdir(parents=True, exist_ok=True)
-        if not cfg["resume"] and log_path.exists():
-            log_path.unlink()
+    ckpt = None
+    if cfg["resume"] and cfg["overwrite"]:
+        raise UsageError("--resume and --overwrite contradict each other: pass one")
+    if ckpt_path.exists() and not cfg["resume"] and not cfg["overwrite"]:
+        raise FileExistsError(f"{ckpt_path} exists: pass --resume to continue that run or --overwrite to start over")
+    if cfg["resume"]:
+        if ckpt_path.exists():  # read and compared before any work: a damaged file or other settings fail here
+            ckpt = _checks.read_checkpoint(ckpt_path, ("model", "optimizer", "step", "rng", "config"))
+            changed = _changed_settings(ckpt["config"], cfg)
+            if changed:
+                raise UsageError(f"{ckpt_path} was trained with other settings: {'; '.join(changed)}. Resume with the "
+                                 "same settings, or start over with --overwrite")
+        elif log_path.is_file() and log_path.stat().st_size:
+            raise UsageError(f"--resume: {out} has a training log but no checkpoint.pt to continue from; "
+                             "start over with --overwrite")
     if cuda:
         torch.backends.cudnn.benchmark = True
         torch.backends.cuda.matmul.allow_tf32 = True
@@ -484,22 +586,17 @@ def train(config: dict | None = None, images=None, val_images=None) -> dict:
     generator.manual_seed(cfg["seed"] + 1_000_003 * rank + 1)
     step, total, fitted, elapsed_before = 0, cfg["max_steps"], False, 0.0
 
-    if cfg["resume"] and ckpt_path.exists():
-        ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-        saved = ckpt["config"]
-        if (saved.get("blur"), saved.get("wiener_nsr")) != (cfg["blur"], cfg["wiener_nsr"]):
-            raise ValueError(
-                f"{ckpt_path} was trained with blur={saved.get('blur')!r}, wiener_nsr={saved.get('wiener_nsr')!r}, "
-                f"but the command asks for blur={cfg['blur']!r}, wiener_nsr={cfg['wiener_nsr']!r}"
-            )
-        if saved["architecture"] != cfg["architecture"] or saved["model_kwargs"] != cfg["model_kwargs"]:
-            raise ValueError(
-                f"{ckpt_path} holds a {saved['architecture']} {saved['model_kwargs']}, but the command asks for "
-                f"{cfg['architecture']} {cfg['model_kwargs']}: use the same model settings to resume"
-            )
-        model.load_state_dict(ckpt["model"])
-        optimizer.load_state_dict(ckpt["optimizer"])
+    interval = None  # the loss sum and count of the logging interval a checkpoint cut
+    if ckpt is not None:
+        try:
+            models.check_state_dict(model, ckpt["model"], str(ckpt_path))
+            model.load_state_dict(ckpt["model"])
+            optimizer.load_state_dict(ckpt["optimizer"])
+        except (ValueError, KeyError, RuntimeError) as err:
+            raise UsageError(f"checkpoint {ckpt_path} does not fit this model and optimizer: {err}") from None
         step = int(ckpt["step"])
+        if world == 1 and len(ckpt["rng"]) == 1 and "interval" in ckpt:
+            interval = ckpt["interval"]
         elapsed_before = float(ckpt.get("elapsed_s", 0.0))
         if ckpt.get("fitted"):
             total, fitted = min(cfg["max_steps"], int(ckpt["total_steps"])), True
@@ -515,6 +612,11 @@ def train(config: dict | None = None, images=None, val_images=None) -> dict:
             print(f"resuming {out} at step {step}", file=sys.stderr)
     elif cfg["resume"] and is_main:
         print(f"no checkpoint in {out}: starting from step 0", file=sys.stderr)
+    # the run's log: kept in memory and rewritten atomically at every record; a resumed run
+    # continues it (records after the checkpoint's step are redone, so they are dropped)
+    log_records = _read_log_for_resume(log_path, step) if ckpt is not None and is_main else []
+    if is_main:
+        out.mkdir(parents=True, exist_ok=True)  # only now: bad settings or data leave no empty run folder
 
     raw = model
     if distributed:
@@ -538,7 +640,7 @@ def train(config: dict | None = None, images=None, val_images=None) -> dict:
         else:
             states = [state]
         if is_main:
-            _atomic_save(
+            _checks.atomic_torch_save(
                 {
                     "model": raw.state_dict(),
                     "optimizer": optimizer.state_dict(),
@@ -547,6 +649,7 @@ def train(config: dict | None = None, images=None, val_images=None) -> dict:
                     "fitted": fitted,
                     "rng": states,
                     "elapsed_s": elapsed_before + _now() - start,
+                    "interval": [loss_sum.detach().cpu().clone(), loss_count],
                     "config": cfg,
                     "torch": str(torch.__version__),
                 },
@@ -558,15 +661,18 @@ def train(config: dict | None = None, images=None, val_images=None) -> dict:
         if is_main:
             snap_dir = out / "snapshots"
             snap_dir.mkdir(exist_ok=True)
-            _atomic_save(
+            _checks.atomic_torch_save(
                 {"model": raw.state_dict(), "step": step, "elapsed_s": elapsed_before + _now() - start},
                 snap_dir / f"step-{step:07d}.pt",
             )
 
     def log(record: dict) -> None:
         if is_main:
-            with open(log_path, "a", encoding="utf-8") as f:
-                f.write(json.dumps(record) + "\n")
+            log_records.append(record)
+            write_log()
+
+    def write_log() -> None:
+        _checks.atomic_write_text(log_path, "".join(json.dumps(r) + "\n" for r in log_records))
 
     pbar = None
     if is_main and cfg["progress"]:
@@ -582,6 +688,9 @@ def train(config: dict | None = None, images=None, val_images=None) -> dict:
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=use_amp)
     loss_sum = torch.zeros((), device=device)
     loss_count = 0
+    if interval is not None:  # resume mid-interval: the next logged loss is the same as without the cut
+        loss_sum += interval[0].to(device)
+        loss_count = int(interval[1])
     last_loss = None
     val_psnr = None
     start = _now()
@@ -592,9 +701,36 @@ def train(config: dict | None = None, images=None, val_images=None) -> dict:
     snap_period = None if cfg["snapshot_minutes"] is None else 60.0 * float(cfg["snapshot_minutes"])
     last_ckpt_time = start
     next_snapshot = None if snap_period is None else (math.floor(elapsed_before / snap_period) + 1) * snap_period
+
+    # SIGTERM (a batch scheduler, `timeout`, a closing Binder) and SIGINT (Ctrl-C, a kernel interrupt)
+    # stop the loop between two steps; the checkpoint is then written and TrainingInterrupted raised.
+    # A second signal interrupts at once.
+    stop_signal = None
+
+    def on_signal(signum, frame):
+        nonlocal stop_signal
+        if stop_signal is not None:
+            raise KeyboardInterrupt
+        stop_signal = signum
+
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            handlers[sig] = signal.signal(sig, on_signal)
+
+    if is_main:
+        write_log()  # the run has started: only now is an old log (--overwrite) replaced
+        if cfg["overwrite"] and ckpt_path.exists():
+            ckpt_path.unlink()
     model.train()
     try:
         while step < total and (stop_at is None or step < stop_at):
+            if distributed and step % cfg["log_every"] == 0:  # every process stops at the same step
+                flag = torch.tensor(float(stop_signal or 0), device=device)
+                dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+                stop_signal = int(flag.item()) or None
+            if stop_signal is not None and (not distributed or step % cfg["log_every"] == 0):
+                break
             rate = lr_at(step, total, cfg["lr"], cfg["lr_final"], cfg["schedule"], cfg["warmup_steps"])
             for group in optimizer.param_groups:
                 group["lr"] = rate
@@ -683,8 +819,22 @@ def train(config: dict | None = None, images=None, val_images=None) -> dict:
             print(f"interrupted: checkpoint at step {step} saved in {ckpt_path}", file=sys.stderr)
         raise
     finally:
+        for sig, handler in handlers.items():
+            signal.signal(sig, handler)
         if pbar is not None:
             pbar.close()
+
+    if stop_signal is not None:
+        save_checkpoint()
+        name = signal.Signals(stop_signal).name
+        log({"step": step, "interrupted": name})
+        message = f"{name}: stopped at step {step} of {total}; checkpoint saved in {ckpt_path} (continue with --resume)"
+        if is_main:
+            print(message, file=sys.stderr)
+        if distributed:
+            dist.barrier()
+            dist.destroy_process_group()
+        raise TrainingInterrupted(message, stop_signal, step, ckpt_path)
 
     save_checkpoint()
     if snap_period is not None:
@@ -698,7 +848,7 @@ def train(config: dict | None = None, images=None, val_images=None) -> dict:
         record = _training_record(cfg, step, total, world, device, val_psnr, elapsed_before + _now() - start)
         entry = models.save_pretrained(raw, name, record, weights_dir=out, update_manifest=False)
         weights_path = out / entry["file"]
-        (out / "manifest_entry.json").write_text(json.dumps(entry, indent=2) + "\n", encoding="utf-8")
+        _checks.atomic_write_json(out / "manifest_entry.json", entry)
         if cfg["export"]:
             if completed:
                 models.save_pretrained(raw, cfg["export"], record, weights_dir=cfg["weights_dir"])
@@ -806,7 +956,8 @@ def _parser() -> argparse.ArgumentParser:
 def config_from_args(argv) -> dict:
     """Parse command-line arguments into the settings dict of :func:`train`."""
     argv = list(argv)
-    a = _parser().parse_args(argv)
+    parser = _parser()
+    a = parser.parse_args(argv)
     kwargs = {}
     if a.depth is not None:
         kwargs["depth"] = a.depth
@@ -818,12 +969,12 @@ def config_from_args(argv) -> dict:
         kwargs["batch_norm"] = False
     if a.architecture == "dncnn":
         if a.upsample is not None:
-            raise SystemExit("--upsample applies to unet only")
+            parser.error("--upsample applies to unet only")
         if a.bias:
             kwargs["bias"] = True
     else:
         if a.bias:
-            raise SystemExit("--bias applies to dncnn only")
+            parser.error("--bias applies to dncnn only")
         if a.upsample is not None:
             kwargs["upsample"] = a.upsample
     return {
@@ -876,4 +1027,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    _checks.run_cli(main, prog="python -m nnimaging.train")

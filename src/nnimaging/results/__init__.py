@@ -63,13 +63,20 @@ def load(name: str, results_dir=None) -> dict:
     return record
 
 
-def save(name: str, record: dict, results_dir=None) -> Path:
-    """Write ``record`` (which must hold ``"command"``) as ``name.json``, atomically."""
+def save(name: str, record: dict, results_dir=None, update_shipped: bool = False) -> Path:
+    """Write ``record`` (which must hold ``"command"``) as ``name.json``, atomically.
+
+    The shipped files (``results_dir`` None or :data:`RESULTS_DIR`) are written only with
+    ``update_shipped=True`` (the experiments' ``--update-shipped``): a test or partial run cannot
+    replace the numbers the chapters print. A failed write leaves the previous file intact.
+    """
+    from .._checks import UsageError, atomic_write_text
+
     if not isinstance(record, dict) or "command" not in record:
         raise ValueError("a results record must be a dict with a 'command' entry saying what made it")
     path = _path(name, results_dir)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(record, indent=2, sort_keys=False) + "\n", encoding="utf-8")
-    tmp.replace(path)
+    if path.parent.resolve() == RESULTS_DIR and not update_shipped:
+        raise UsageError(f"refused to write the shipped results file {path}: pass update_shipped=True "
+                         "(python -m nnimaging.experiments ... --update-shipped) to change it, or another results_dir")
+    atomic_write_text(path, json.dumps(record, indent=2, sort_keys=False) + "\n")
     return path

@@ -1,0 +1,256 @@
+"""One home for the package's input checks, its atomic file writes and its command-line error handling.
+
+* **Checks at the door**: :func:`positive_int`, :func:`positive_number`, :func:`image_values` ...
+  raise :class:`UsageError` (a ``ValueError``) with a message that says what was expected and what
+  was received, before any work starts.
+* **Atomic writes**: every file the package writes goes through :func:`atomic_path` (a temporary
+  file in the same folder, then ``os.replace``), so a failed write (disk full, ``ulimit -f``, an
+  interruption) leaves the previous version intact. :func:`inside` refuses a path that would leave
+  its folder.
+* **Command lines**: :func:`run_cli` runs a ``main(argv)`` and turns a user error into one line on
+  stderr and exit status 2; a bug still prints its traceback.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "UsageError",
+    "positive_int",
+    "positive_number",
+    "non_negative_number",
+    "image_values",
+    "inside",
+    "writable_file",
+    "atomic_path",
+    "atomic_write_text",
+    "atomic_write_json",
+    "atomic_torch_save",
+    "atomic_copy",
+    "read_checkpoint",
+    "run_cli",
+]
+
+
+class UsageError(ValueError):
+    """Bad input from the user (a setting, a path, a file): command lines print it as one line, exit 2."""
+
+
+# ----------------------------------------------------------------------------------------
+# numbers and images
+# ----------------------------------------------------------------------------------------
+
+
+def positive_int(name: str, value, minimum: int = 1) -> int:
+    """``value`` as an int, or :class:`UsageError` if it is not an integer >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer, float)) or value != value \
+            or int(value) != value or value < minimum:
+        raise UsageError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def positive_number(name: str, value) -> float:
+    """``value`` as a float, or :class:`UsageError` unless it is a finite number > 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value) or value <= 0:
+        raise UsageError(f"{name} must be a finite number > 0, got {value!r}")
+    return float(value)
+
+
+def non_negative_number(name: str, value) -> float:
+    """``value`` as a float, or :class:`UsageError` unless it is a finite number >= 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
+            or not math.isfinite(value) or value < 0:
+        raise UsageError(f"{name} must be a finite number >= 0, got {value!r}")
+    return float(value)
+
+
+def image_values(image, name: str = "image", low: float | None = 0.0, high: float | None = 1.0) -> None:
+    """Raise :class:`UsageError` if ``image`` holds NaN or inf, or values outside ``[low, high]``.
+
+    ``low``/``high`` None: only finiteness is checked (noisy images leave [0, 1] legitimately).
+    Works on numpy arrays and torch tensors (one reduction each; no copy).
+    """
+    if hasattr(image, "detach"):  # a torch tensor: reduce where it lives, then look at a few numbers
+        import torch
+
+        bad = int((~torch.isfinite(image)).sum())
+        lo, hi = (float(image.min()), float(image.max())) if image.numel() and not bad else (0.0, 0.0)
+    else:
+        array = np.asarray(image)
+        bad = int(array.size - np.isfinite(array).sum())
+        lo, hi = (float(array.min()), float(array.max())) if array.size and not bad else (0.0, 0.0)
+    if bad:
+        raise UsageError(f"{name}: expected finite values, got {bad} NaN or infinite value(s)")
+    if (low is not None and lo < low) or (high is not None and hi > high):
+        scale = " (8-bit values must be divided by 255)" if high == 1.0 and hi > 1.0 else ""
+        raise UsageError(f"{name}: expected values in [{low:g}, {high:g}]{scale}, got values in [{lo:.4g}, {hi:.4g}]")
+
+
+# ----------------------------------------------------------------------------------------
+# paths and atomic writes
+# ----------------------------------------------------------------------------------------
+
+
+def inside(folder, relpath, what: str = "file") -> Path:
+    """``folder / relpath``, or :class:`UsageError` if ``relpath`` is absolute or leaves ``folder``.
+
+    Refuses ``..`` parts and absolute paths outright, and any path that resolves (symbolic links
+    followed) outside ``folder``.
+    """
+    rel = str(relpath)
+    parts = Path(rel).parts
+    if not rel or Path(rel).is_absolute() or rel.startswith(("/", "\\")) or ".." in parts or "\\" in rel \
+            or (len(rel) > 1 and rel[1] == ":"):
+        raise UsageError(f"{what} must be a relative path inside {folder}, got {rel!r}")
+    folder = Path(folder)
+    path = folder / rel
+    root = folder.resolve()
+    if root != path.resolve() and root not in path.resolve().parents:
+        raise UsageError(f"{what} {rel!r} resolves outside {folder} (to {path.resolve()})")
+    return path
+
+
+def writable_file(path, what: str = "output file") -> Path:
+    """Check, before any work, that ``path`` can be written as a file: not a folder, its parent a
+    folder (created if missing) that we may write in. Returns it as a ``Path``."""
+    path = Path(path)
+    if path.is_dir():
+        raise UsageError(f"{what} {path} is a folder; expected a file path such as {path / 'results.json'}")
+    parent = path.parent
+    for p in (parent, *parent.parents):
+        if p.exists():
+            if not p.is_dir():
+                raise UsageError(f"{what} {path}: {p} is a file, expected a folder")
+            break
+    parent.mkdir(parents=True, exist_ok=True)
+    if not os.access(parent, os.W_OK):
+        raise UsageError(f"{what} {path}: no permission to write in {parent}")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_path(path):
+    """Yield a temporary path next to ``path``; when the block succeeds, move it onto ``path``.
+
+    The temporary file lives in the same folder (so the final ``os.replace`` is atomic) and is
+    removed if the block raises: a failed write leaves the previous version of ``path`` intact.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    tmp = Path(tmp)
+    try:
+        yield tmp
+        with open(tmp, "rb") as f:  # the bytes reach the disk before the name points at them
+            os.fsync(f.fileno())
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o7777)
+        else:
+            umask = os.umask(0)
+            os.umask(umask)
+            os.chmod(tmp, 0o666 & ~umask)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        raise
+
+
+def atomic_write_text(path, text: str) -> Path:
+    """Write ``text`` (UTF-8) to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_text(text, encoding="utf-8")
+    return Path(path)
+
+
+def atomic_write_json(path, obj) -> Path:
+    """Write ``obj`` as indented JSON (with a final newline) to ``path`` atomically."""
+    return atomic_write_text(path, json.dumps(obj, indent=2) + "\n")
+
+
+def atomic_torch_save(obj, path) -> Path:
+    """``torch.save(obj, path)``, atomically."""
+    import torch
+
+    with atomic_path(path) as tmp:
+        torch.save(obj, tmp)
+    return Path(path)
+
+
+def atomic_copy(source, path) -> Path:
+    """Copy the file ``source`` to ``path`` atomically."""
+    import shutil
+
+    with atomic_path(path) as tmp:
+        shutil.copyfile(source, tmp)
+    return Path(path)
+
+
+def read_checkpoint(path, keys=("model", "config")) -> dict:
+    """Load a checkpoint of :mod:`nnimaging.train` (weights only) or raise :class:`UsageError` naming the file.
+
+    An empty, truncated or foreign file, or one without ``keys``, gives one clear message instead of
+    the unpickler's ``EOFError``, ``IndexError`` or ``KeyError``.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint {path}")
+    size = path.stat().st_size
+    hint = "delete it (or restore a copy) and start over with --overwrite"
+    if size == 0:
+        raise UsageError(f"checkpoint {path} is empty (0 bytes): the run that wrote it was cut off; {hint}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - the unpickler fails in many ways on a damaged file
+        raise UsageError(f"checkpoint {path} ({size} bytes) is truncated or not a PyTorch checkpoint "
+                         f"({type(err).__name__}); {hint}") from None
+    missing = [k for k in keys if not isinstance(ckpt, dict) or k not in ckpt]
+    if missing:
+        raise UsageError(f"{path} is not a checkpoint of nnimaging.train: it lacks {missing}; {hint}")
+    return ckpt
+
+
+# ----------------------------------------------------------------------------------------
+# command lines
+# ----------------------------------------------------------------------------------------
+
+
+def _user_errors() -> tuple[type[BaseException], ...]:
+    from .data import DataError
+    from .models import WeightsNotFoundError
+
+    return (UsageError, DataError, WeightsNotFoundError, FileNotFoundError, FileExistsError, NotADirectoryError,
+            IsADirectoryError, PermissionError)
+
+
+def run_cli(main, argv=None, prog: str | None = None):
+    """Run ``main(argv)`` as a command: a user error prints ``PROG: error: MESSAGE`` (its first line)
+    and exits with status 2; an interruption exits with 128 + the signal number; a bug keeps its
+    traceback. Set ``NNIMAGING_TRACEBACK=1`` to see the traceback of user errors too."""
+    prog = prog or os.path.basename(sys.argv[0])
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        return main(argv)
+    except KeyboardInterrupt as err:
+        signum = getattr(err, "signum", 2)
+        print(f"{prog}: {err or 'interrupted'}", file=sys.stderr)
+        raise SystemExit(128 + int(signum)) from None
+    except _user_errors() as err:
+        if os.environ.get("NNIMAGING_TRACEBACK"):
+            raise
+        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        print(f"{prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(2) from None
