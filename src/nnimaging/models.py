@@ -39,6 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import _checks
+
 __all__ = [
     "ConvAutoencoder",
     "Denoiser",
@@ -163,6 +165,8 @@ class Denoiser(nn.Module):
         (N, C, H, W) tensor: the denoised images (not clipped).
         """
         check_images(x, self.channels)
+        if not self.training:  # inference: one NaN or inf pixel would spread over the whole output
+            _checks.image_values(x, "input images", low=None, high=None)
         out = self.body_forward(x)
         return x - out if self.residual else out
 
@@ -509,6 +513,14 @@ def _weights_dir(weights_dir) -> Path:
 _REQUIRED = ("name", "file", "architecture", "kwargs", "sha256")
 
 
+def _check_entry_file(entry: dict, folder: Path, source) -> None:
+    """A manifest entry's ``file`` must name a file inside its weights folder (no absolute path, no ``..``)."""
+    try:
+        _checks.inside(folder, entry["file"], what=f"the file of weights {entry.get('name')!r} in {source}")
+    except _checks.UsageError as err:
+        raise _checks.UsageError(f"refused: {err}") from None
+
+
 def _read_manifest(weights_dir: Path) -> list[dict]:
     path = weights_dir / MANIFEST_NAME
     if not path.exists():
@@ -527,6 +539,7 @@ def _read_manifest(weights_dir: Path) -> list[dict]:
         if entry["name"] in seen:
             raise ValueError(f"weights manifest {path} lists the name {entry['name']!r} twice")
         seen.add(entry["name"])
+        _check_entry_file(entry, weights_dir, path)
     return entries
 
 
@@ -622,7 +635,14 @@ def load_pretrained(name: str, weights_dir=None) -> Denoiser:
     if name in published.NAMES:  # the DnCNN authors' files, read as HDF5 (nnimaging.published)
         return published.load(name)
     wdir = _weights_dir(weights_dir)
+    if not (wdir / MANIFEST_NAME).exists():
+        raise WeightsNotFoundError(
+            f"manifest missing: no weights named {name!r} in {wdir}, which has no {MANIFEST_NAME} (none yet "
+            f"exported there). Restore the package's weights folder, pass the weights_dir that holds "
+            f"{MANIFEST_NAME}, or train and export {name!r} with:\n    {_recipe(name)}"
+        )
     entries = {e["name"]: e for e in _read_manifest(wdir)}
+
     if name not in entries:
         names = ", ".join(sorted(entries)) or "none yet"
         raise WeightsNotFoundError(
@@ -686,9 +706,10 @@ def save_pretrained(
     wdir.mkdir(parents=True, exist_ok=True)
     state = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
     path = wdir / f"{name}.pt"
-    tmp = path.with_suffix(".pt.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    json.dumps(copy.deepcopy(training) if training else {})  # fail before writing if not JSON-serialisable
+    if update_manifest:
+        entries = _read_manifest(wdir)  # a damaged manifest fails here, before any file is written
+    _checks.atomic_torch_save(state, path)
     entry = {
         "name": name,
         "file": path.name,
@@ -700,10 +721,9 @@ def save_pretrained(
     }
     json.dumps(entry)  # fail early if training settings are not JSON-serialisable
     if update_manifest:
-        entries = [e for e in _read_manifest(wdir) if e["name"] != name] + [entry]
+        entries = [e for e in entries if e["name"] != name] + [entry]
         entries.sort(key=lambda e: e["name"])
-        manifest = wdir / MANIFEST_NAME
-        manifest.write_text(json.dumps(entries, indent=2) + "\n", encoding="utf-8")
+        _checks.atomic_write_json(wdir / MANIFEST_NAME, entries)
     return entry
 
 
@@ -729,13 +749,18 @@ def install_weights(source_dir, names=None, weights_dir=None) -> list[dict]:
     list of dict
         The installed entries.
     """
-    import shutil
-
     source = Path(source_dir)
     if (source / MANIFEST_NAME).is_file():
         entries = _read_manifest(source)
     elif (source / "manifest_entry.json").is_file():
         entries = [json.loads((source / "manifest_entry.json").read_text(encoding="utf-8"))]
+        missing = [k for k in _REQUIRED if not isinstance(entries[0], dict) or k not in entries[0]]
+        if missing:
+            raise ValueError(f"{source / 'manifest_entry.json'} lacks the keys {missing}")
+        if not _NAME_RE.match(str(entries[0]["name"])):
+            raise _checks.UsageError(f"refused: weights name {entries[0]['name']!r} in {source / 'manifest_entry.json'} "
+                                     "must use letters, digits, '_', '.', '-'")
+        _check_entry_file(entries[0], source, source / "manifest_entry.json")
     else:
         raise FileNotFoundError(f"neither {MANIFEST_NAME} nor manifest_entry.json in {source}")
     if names is not None:
@@ -752,10 +777,13 @@ def install_weights(source_dir, names=None, weights_dir=None) -> list[dict]:
     target = _weights_dir(weights_dir)
     target.mkdir(parents=True, exist_ok=True)
     for entry in entries:
+        _check_entry_file(entry, target, f"the target folder {target}")
+    existing = _read_manifest(target)  # a damaged target manifest fails here, before any copy
+    for entry in entries:
         if (source / entry["file"]).resolve() != (target / entry["file"]).resolve():
-            shutil.copyfile(source / entry["file"], target / entry["file"])
+            _checks.atomic_copy(source / entry["file"], target / entry["file"])
     installed = {e["name"] for e in entries}
-    merged = [e for e in _read_manifest(target) if e["name"] not in installed] + [copy.deepcopy(e) for e in entries]
+    merged = [e for e in existing if e["name"] not in installed] + [copy.deepcopy(e) for e in entries]
     merged.sort(key=lambda e: e["name"])
-    (target / MANIFEST_NAME).write_text(json.dumps(merged, indent=2) + "\n", encoding="utf-8")
+    _checks.atomic_write_json(target / MANIFEST_NAME, merged)
     return entries
