@@ -347,3 +347,24 @@ def test_runtime_files_come_from_the_verified_tarball(tmp_path, monkeypatch):
     assert "MIT License" in (tmp_path / "ort" / "LICENSE.txt").read_text()
     assert info["version"] == webdenoiser.ORT_WEB_VERSION
     assert sum(info["bytes"].values()) < 16e6
+
+
+@browser_test
+@pytest.mark.parametrize("color_scheme", ["light", "dark"])
+def test_panel_passes_axe_before_and_after_a_run_and_an_error(browser, panel_site, color_scheme):
+    """axe-core (tests/vendor) on the panel only: the tiny site lacks the book's theme fixes."""
+    _, base, path = panel_site
+    panel = Panel(browser, base, path)
+    panel.page.emulate_media(color_scheme=color_scheme)
+    panel.page.add_script_tag(path=str(ROOT / "tests" / "vendor" / "axe.min.js"))
+    scan = """async () => (await axe.run(document.querySelector('[data-nnimaging-denoiser]'),
+        {resultTypes: ['violations']})).violations.filter(v => ['serious', 'critical'].includes(v.impact))
+        .map(v => v.id + ': ' + v.nodes.map(n => n.target.join(' ')).join(', '))"""
+    problems = panel.page.evaluate(scan)
+    panel.run("dncnn-s25", 25)
+    problems += panel.page.evaluate(scan)
+    panel.upload("empty.png", b"")
+    panel.page.wait_for_selector(f"{PANEL}[data-error]")
+    problems += panel.page.evaluate(scan)
+    panel.close()
+    assert not problems, problems

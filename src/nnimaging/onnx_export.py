@@ -26,8 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
-import tempfile
 import warnings
 from pathlib import Path
 
@@ -36,12 +34,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from .models import Denoiser, UNet, load_pretrained
+from .webdenoiser import WEB_MODELS, _write_atomic
 
 __all__ = ["WEB_MODELS", "OPSET", "OnnxDenoiser", "export", "export_bytes", "cached_export",
            "min_size", "cache_key"]
-
-WEB_MODELS = ("unet-denoise", "dncnn-s25")
-"""The shipped models that the browser denoiser offers (first: the default)."""
 
 OPSET = 17
 """ONNX opset of the exported graphs (Pad with ``mode="reflect"``, supported by ONNX Runtime Web)."""
@@ -121,15 +117,3 @@ def cached_export(name: str, cache_dir) -> Path:
         export(name, path)
     return path
 
-
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a web server must be able to read it
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

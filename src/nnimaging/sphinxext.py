@@ -122,8 +122,7 @@ class _DenoiserDirective(SphinxDirective):
                    "seed": directives.nonnegative_int}
 
     def run(self):
-        from .onnx_export import WEB_MODELS
-        from .webdenoiser import AssetError, panel_html
+        from .webdenoiser import WEB_MODELS, AssetError, panel_html
 
         models = [m.strip() for m in self.options.get("models", ",".join(WEB_MODELS)).split(",") if m.strip()]
         try:
@@ -160,8 +159,7 @@ def _install_denoiser_assets(app, exception):
     """Once the pages are written: the panel's runtime, networks and test image, where a page has one."""
     if exception is not None or app.builder.format != "html":
         return
-    from .onnx_export import WEB_MODELS
-    from .webdenoiser import ASSET_DIR, install
+    from .webdenoiser import ASSET_DIR, WEB_MODELS, install
 
     models = [m for meta in app.env.metadata.values() for m in meta.get(DENOISER_MODELS, [])]
     if not models and not getattr(app, "_nnimaging_denoiser_pages", 0):

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import hashlib
 import html
-import io
 import json
 import os
 import shutil
@@ -38,12 +37,12 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
-from .onnx_export import WEB_MODELS, _write_atomic, cached_export, min_size
-
-__all__ = ["ORT_WEB_VERSION", "ORT_WEB_URL", "ORT_WEB_SHA512", "ORT_WEB_FILES", "ASSET_DIR",
+__all__ = ["WEB_MODELS", "ORT_WEB_VERSION", "ORT_WEB_URL", "ORT_WEB_SHA512", "ORT_WEB_FILES", "ASSET_DIR",
            "DEFAULT_IMAGE", "MARKER", "AssetError", "ort_web_tarball", "install", "panel_html",
            "model_info"]
 
+WEB_MODELS = ("unet-denoise", "dncnn-s25")
+"""The shipped models that the panel offers (first: the default)."""
 ORT_WEB_VERSION = "1.30.0"
 ORT_WEB_URL = f"https://registry.npmjs.org/onnxruntime-web/-/onnxruntime-web-{ORT_WEB_VERSION}.tgz"
 ORT_WEB_SHA512 = ("ab4cbe26baedba45d2cec05610c71c55fa97db92d19a8b171c5f8269126683ca590a5cdc57bb2f35"
@@ -92,6 +91,19 @@ DOWNLOAD_TIMEOUT_S = 120
 
 class AssetError(RuntimeError):
     """A file the browser denoiser needs could not be made (download, checksum, export)."""
+
+
+def _write_atomic(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+        os.chmod(tmp, 0o644)  # mkstemp makes it private; a web server must be able to read it
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _sha512(path: Path) -> str:
@@ -198,11 +210,22 @@ def install(static_dir, models=WEB_MODELS, cache_dir=None) -> dict:
     """Make the panel's assets in ``static_dir/denoiser/`` (the site's ``_static``); return the index.
 
     Everything is reused from the cache when it is there: a rebuild downloads and exports nothing.
+    When nothing it depends on has changed since the last install into ``static_dir`` (the weights'
+    manifest, the exporter, this module, PyTorch's version), it returns at once, without importing
+    PyTorch, so a rebuild of the book stays fast.
     """
+    target = Path(static_dir) / ASSET_DIR
+    models = list(models)
+    stamp, key = target / ".install-key", _install_key(models)
+    if stamp.is_file() and stamp.read_text() == key and (target / "assets.json").is_file():
+        index = json.loads((target / "assets.json").read_text())
+        files = [f"ort/{n}" for n in ORT_WEB_FILES] + [m["file"] for m in index["models"]] + [index["image"]["file"]]
+        if all((target / f).is_file() for f in files):
+            return index
     from .data import fetch
     from .models import load_pretrained
+    from .onnx_export import cached_export, min_size
 
-    target = Path(static_dir) / ASSET_DIR
     cache = Path(cache_dir) if cache_dir is not None else _default_cache()
     index = {"ort": _install_runtime(target / "ort", cache), "models": [], "max_side": MAX_SIDE}
     for name in models:
@@ -223,7 +246,23 @@ def install(static_dir, models=WEB_MODELS, cache_dir=None) -> dict:
     text = json.dumps(index, indent=1, ensure_ascii=False).encode()
     if not _same_file(target / "assets.json", text):
         _write_atomic(target / "assets.json", text)
+    _write_atomic(stamp, key.encode())
     return index
+
+
+def _install_key(models) -> str:
+    """What :func:`install` depends on, read without importing PyTorch."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    here = Path(__file__).resolve().parent
+    digest = hashlib.sha256(json.dumps([list(models), DEFAULT_IMAGE, ORT_WEB_SHA512, MAX_SIDE]).encode())
+    for path in (here / "weights" / "manifest.json", here / "onnx_export.py", Path(__file__)):
+        digest.update(path.read_bytes() if path.is_file() else b"-")
+    try:
+        digest.update(version("torch").encode())
+    except PackageNotFoundError:  # pragma: no cover - torch is a requirement
+        pass
+    return digest.hexdigest()
 
 
 def panel_html(models=WEB_MODELS, sigma: int = 25, seed: int = 0, uid: str = "1") -> str:
