@@ -129,3 +129,13 @@ def test_inside_refuses_a_symbolic_link_out_of_the_folder(tmp_path):
     (tmp_path / "w" / "link.pt").symlink_to(tmp_path / "elsewhere.pt")
     with pytest.raises(_checks.UsageError, match="resolves outside"):
         _checks.inside(tmp_path / "w", "link.pt")
+
+
+def test_an_unknown_model_name_is_one_line_with_the_command_that_makes_it(tmp_path, capsys):
+    models.save_pretrained(models.DnCNN(2, 1), "tiny", weights_dir=tmp_path)
+    with pytest.raises(SystemExit) as info:
+        _checks.run_cli(evaluate.main, ["dncnn-s25", "--weights-dir", str(tmp_path)], prog="evaluate")
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no pretrained weights named 'dncnn-s25'" in err
+    assert err.rstrip().endswith("--export dncnn-s25"), err

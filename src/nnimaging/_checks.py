@@ -251,6 +251,9 @@ def run_cli(main, argv=None, prog: str | None = None):
     except _user_errors() as err:
         if os.environ.get("NNIMAGING_TRACEBACK"):
             raise
-        message = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()] or [type(err).__name__]
+        message = lines[0]
+        if message.endswith(":") and len(lines) > 1:  # "... train and export it with:" and the command
+            message += " " + lines[1]
         print(f"{prog}: error: {message}", file=sys.stderr)
         raise SystemExit(2) from None
