@@ -346,6 +346,10 @@ def test_autoencoder_inputs_are_checked():
         model.decode(torch.zeros(2, 8, dtype=torch.float64))
     with pytest.raises(ValueError, match="latent must be an integer >= 1"):
         models.ConvAutoencoder(latent=0)
+    double = models.ConvAutoencoder(latent=8, width=4).double()  # float64 models take float64 inputs
+    assert double(torch.zeros(1, 1, 28, 28, dtype=torch.float64)).dtype == torch.float64
+    with pytest.raises(TypeError, match=r"dtype torch.float64 .*got torch.float32; convert with x.double"):
+        double(torch.zeros(1, 1, 28, 28))
 
 
 def _mnist_subset():

@@ -101,7 +101,8 @@ def _image(name: str, image) -> np.ndarray:
 
 # ----------------------------------------------------------------------------- autoencoders
 def train_autoencoder(images, latent: int, epochs: int = 3, batch_size: int = 32,
-                      lr: float = 1e-3, width: int = 16, seed: int = 0, device="cpu"):
+                      lr: float = 1e-3, width: int = 16, seed: int = 0, device="cpu",
+                      dtype=torch.float64):
     """Train a :class:`~nnimaging.models.ConvAutoencoder` to reproduce its input (MSE, Adam).
 
     The loop of the chapter: shuffle, take a batch, reconstruct it, and step on the mean
@@ -127,6 +128,11 @@ def train_autoencoder(images, latent: int, epochs: int = 3, batch_size: int = 32
         Seed of the initial weights and of the shuffling.
     device : str or torch.device
         Where to train; the returned model stays there.
+    dtype : torch.dtype
+        Precision of the weights and the arithmetic. float64 by default: a training loop
+        amplifies the last-bit rounding differences between processors (float32 convolutions
+        sum in an order chosen by the processor), and in float64 they stay far below the
+        digits the chapter prints, so its outputs are the same on every machine.
 
     Returns
     -------
@@ -145,8 +151,8 @@ def train_autoencoder(images, latent: int, epochs: int = 3, batch_size: int = 32
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         model = ConvAutoencoder(latent=latent, width=width)
-    model = model.to(device).train()
-    x = x.to(device)
+    model = model.to(device=device, dtype=dtype).train()
+    x = x.to(device=device, dtype=dtype)
     order = torch.Generator().manual_seed(seed)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr)
     losses = []
@@ -172,18 +178,18 @@ def reconstruct(model, images, batch_size: int = 1000) -> np.ndarray:
 
     Returns
     -------
-    (N, 28, 28) float32 array, values in (0, 1).
+    (N, 28, 28) float array (float32, or float64 for a float64 model), values in (0, 1).
     """
     x = _digits(images)
     batch_size = _int("batch_size", batch_size, 1)
-    device = next(model.parameters()).device
+    device, dtype = next(model.parameters()).device, next(model.parameters()).dtype
     was_training = model.training
     model.eval()
     out = []
     try:
         with torch.no_grad():
             for start in range(0, len(x), batch_size):
-                out.append(model(x[start:start + batch_size].to(device)).cpu())
+                out.append(model(x[start:start + batch_size].to(device=device, dtype=dtype)).cpu())
     finally:
         model.train(was_training)
     if not out:
@@ -203,8 +209,8 @@ def reconstruction_errors(model, images) -> np.ndarray:
     -------
     (N,) float64 array, one error per image.
     """
-    x = _digits(images)[:, 0].numpy().astype(np.float64)
-    return ((reconstruct(model, x.astype(np.float32)) - x) ** 2).mean(axis=(1, 2))
+    x = _digits(images)[:, 0].numpy()
+    return ((reconstruct(model, x) - x.astype(np.float64)) ** 2).mean(axis=(1, 2))
 
 
 def latent_sweep(latents: Sequence[int] = (2, 4, 8, 16, 32), epochs: int = 3,
@@ -879,7 +885,7 @@ def wiener_demo(image: int = 0, top: int = 40, left: int = 80, size: int = 80,
 def deep_image_prior(noisy, clean=None, steps: int = 2000, depth: int = 3, width: int = 16,
                      lr: float = 0.01, upsample: str = "bilinear", input_scale: float = 0.1,
                      input_noise: float = 0.0, seed: int = 0, snapshot_every: int = 100,
-                     device="cpu", progress: bool = False) -> dict:
+                     device="cpu", progress: bool = False, dtype=torch.float64) -> dict:
     """Deep image prior (Ulyanov et al., 2018): fit a random U-Net to one noisy image.
 
     A :class:`~nnimaging.models.UNet` (``residual=False``, batch norm) with random weights
@@ -916,6 +922,9 @@ def deep_image_prior(noisy, clean=None, steps: int = 2000, depth: int = 3, width
         ``"cpu"`` or e.g. ``"cuda"``: longer runs are just bigger arguments on a GPU.
     progress : bool
         Print loss (and PSNR) at every snapshot.
+    dtype : torch.dtype
+        Precision of the fit; float64 by default, as in :func:`train_autoencoder`: hundreds of
+        updates amplify float32's processor-dependent rounding into visible differences.
 
     Returns
     -------
@@ -946,15 +955,16 @@ def deep_image_prior(noisy, clean=None, steps: int = 2000, depth: int = 3, width
         net = UNet(depth=depth, width=width, channels=1, upsample=upsample, batch_norm=True,
                    residual=False)
     gen = torch.Generator().manual_seed(seed)
-    z = (torch.rand(1, 1, *y.shape, generator=gen) * input_scale).to(device)
-    net = net.to(device).train()
-    target = torch.from_numpy(y.astype(np.float32))[None, None].to(device)
-    reference = None if x is None else torch.from_numpy(x.astype(np.float32))[None, None].to(device)
+    z = (torch.rand(1, 1, *y.shape, generator=gen) * input_scale).to(device=device, dtype=dtype)
+    net = net.to(device=device, dtype=dtype).train()
+    target = torch.from_numpy(y.astype(np.float32))[None, None].to(device=device, dtype=dtype)
+    reference = (None if x is None
+                 else torch.from_numpy(x.astype(np.float32))[None, None].to(device=device, dtype=dtype))
     optimizer = torch.optim.Adam(net.parameters(), lr=lr)
     losses, errors, snapshots = [], [], {}
     for t in range(steps + 1):
         if input_noise > 0:
-            out = net(z + input_noise * torch.randn(z.shape, generator=gen).to(device))
+            out = net(z + input_noise * torch.randn(z.shape, generator=gen).to(device=device, dtype=dtype))
         else:
             out = net(z)
         loss = F.mse_loss(out, target)
@@ -963,7 +973,7 @@ def deep_image_prior(noisy, clean=None, steps: int = 2000, depth: int = 3, width
         if reference is not None:
             errors.append(F.mse_loss(estimate, reference))
         if t % snapshot_every == 0 or t == steps:
-            snapshots[t] = estimate[0, 0].cpu().numpy().copy()
+            snapshots[t] = estimate[0, 0].cpu().float().numpy()
             if progress:
                 extra = ("" if reference is None
                          else f"  PSNR {10 * math.log10(1 / errors[-1].item()):.2f} dB")

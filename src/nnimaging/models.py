@@ -94,13 +94,15 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # ----------------------------------------------------------------------------------------
 
 
-def check_images(x, channels: int = 1) -> torch.Tensor:
-    """Check that ``x`` is an ``(N, channels, H, W)`` float32 tensor and return it.
+def check_images(x, channels: int = 1, dtype=torch.float32) -> torch.Tensor:
+    """Check that ``x`` is an ``(N, channels, H, W)`` tensor of ``dtype`` and return it.
+
+    ``dtype`` is the model's: float32, or float64 for a model converted with ``.double()``.
 
     Raises
     ------
     TypeError
-        ``x`` is not a tensor, or its dtype is not float32.
+        ``x`` is not a tensor, or its dtype is not ``dtype``.
     ValueError
         ``x`` does not have 4 dimensions or has the wrong number of channels.
     """
@@ -117,9 +119,15 @@ def check_images(x, channels: int = 1) -> torch.Tensor:
         raise ValueError(
             f"expected {channels} channel(s), i.e. shape (N, {channels}, H, W), got shape {tuple(x.shape)}"
         )
-    if x.dtype != torch.float32:
-        raise TypeError(f"expected dtype torch.float32 with values in [0, 1], got {x.dtype}; convert with x.float()")
+    if x.dtype != dtype:
+        convert = "x.float()" if dtype == torch.float32 else "x.double()" if dtype == torch.float64 else f"x.to({dtype})"
+        raise TypeError(f"expected dtype {dtype} with values in [0, 1], got {x.dtype}; convert with {convert}")
     return x
+
+
+def _dtype(model: nn.Module) -> torch.dtype:
+    """The dtype of a model's weights (float32 unless converted, e.g. with ``.double()``)."""
+    return next(model.parameters()).dtype
 
 
 class Denoiser(nn.Module):
@@ -164,7 +172,7 @@ class Denoiser(nn.Module):
         -------
         (N, C, H, W) tensor: the denoised images (not clipped).
         """
-        check_images(x, self.channels)
+        check_images(x, self.channels, _dtype(self))
         if not self.training:  # inference: one NaN or inf pixel would spread over the whole output
             _checks.image_values(x, "input images", low=None, high=None)
         out = self.body_forward(x)
@@ -172,7 +180,7 @@ class Denoiser(nn.Module):
 
     def estimate_noise(self, x: torch.Tensor) -> torch.Tensor:
         """The noise the model removes: ``x - forward(x)`` (the raw output of a residual model)."""
-        check_images(x, self.channels)
+        check_images(x, self.channels, _dtype(self))
         out = self.body_forward(x)
         return out if self.residual else x - out
 
@@ -434,7 +442,7 @@ class ConvAutoencoder(nn.Module):
         -------
         (N, latent) float32 tensor.
         """
-        check_images(x, 1)
+        check_images(x, 1, _dtype(self))
         if x.shape[-2:] != (self.size, self.size):
             raise ValueError(f"expected images of 28 x 28 pixels, shape (N, 1, 28, 28), got shape {tuple(x.shape)}")
         return self.encoder(x)
@@ -453,8 +461,8 @@ class ConvAutoencoder(nn.Module):
         if not isinstance(z, torch.Tensor) or z.ndim != 2 or z.shape[1] != self.latent:
             got = f"shape {tuple(z.shape)}" if isinstance(z, torch.Tensor) else type(z).__name__
             raise ValueError(f"expected a tensor of codes of shape (N, {self.latent}), got {got}")
-        if z.dtype != torch.float32:
-            raise TypeError(f"expected codes of dtype torch.float32, got {z.dtype}")
+        if z.dtype != _dtype(self):
+            raise TypeError(f"expected codes of dtype {_dtype(self)}, got {z.dtype} (codes have the model's dtype)")
         return self.decoder(z)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -642,7 +650,6 @@ def load_pretrained(name: str, weights_dir=None) -> Denoiser:
             f"{MANIFEST_NAME}, or train and export {name!r} with:\n    {_recipe(name)}"
         )
     entries = {e["name"]: e for e in _read_manifest(wdir)}
-
     if name not in entries:
         names = ", ".join(sorted(entries)) or "none yet"
         raise WeightsNotFoundError(

@@ -92,7 +92,9 @@ def setup(seed: int = SEED, threads: int = 1, figure_format: str = "svg") -> Non
         Number of CPU threads torch uses. A fixed number keeps floating-point
         reductions in the same order on every machine; one thread, because the
         chapters' networks are small and extra threads stall badly on a shared or
-        single-core machine (Binder, a busy CI runner): measured 20x slower.
+        single-core machine (Binder, a busy CI runner): measured 20x slower. The environment
+        variable ``NNIMAGING_THREADS`` overrides it (the portability test runs the chapters on two
+        threads to check that their stored outputs do not depend on the summation order).
     figure_format : {"svg", "png"}
         Format of inline matplotlib figures. SVG is compared by nbval; it is made
         deterministic (fixed ids, no creation date).
@@ -105,6 +107,9 @@ def setup(seed: int = SEED, threads: int = 1, figure_format: str = "svg") -> Non
         import torch
     except ImportError:  # pragma: no cover - torch is a dependency, but keep setup usable
         torch = None
+    threads = int(os.environ.get("NNIMAGING_THREADS", threads))  # the portability test varies it
+    if threads < 1:
+        raise ValueError(f"threads must be a positive integer, got {threads} (NNIMAGING_THREADS?)")
     if torch is not None:
         torch.manual_seed(seed)
         torch.set_num_threads(threads)
