@@ -182,3 +182,24 @@ def test_deep_image_prior_curve_is_stored_every_few_iterations(tmp_path):
     assert record["iterations"] == [0, 3, 6] and len(record["psnr"]) == len(record["loss"]) == 3
     assert record["best_psnr"] >= max(record["psnr"]) - 1e-9
     assert results.load("deep_image_prior", tmp_path)["final_psnr"] == record["psnr"][-1]
+
+
+@needs_data
+def test_training_curve_evaluates_every_snapshot_on_the_test_set(tmp_path):
+    from nnimaging import train
+
+    run = tmp_path / "run"
+    train.train({"model_kwargs": {"depth": 3, "width": 4}, "patch_size": 16, "batch_size": 4, "max_steps": 6,
+                 "log_every": 3, "val": "none", "snapshot_minutes": 1e-9, "out": str(run), "progress": False,
+                 "warmup_steps": 0}, images=[np.full((24, 24), 0.5)] * 2)
+    record = experiments.training_curve(run, "set12", sigmas=(25,), limit=2, progress=False, results_dir=tmp_path / "r")
+    assert [r["step"] for r in record["rows"]] == [3, 6]
+    assert record["rows"][0]["minutes"] < record["rows"][1]["minutes"]
+    final = models.DnCNN(3, 4)
+    final.load_state_dict(torch.load(run / "checkpoint.pt", weights_only=True)["model"])
+    images, names = experiments._load_images("set12", 2)
+    expected = evaluate_denoiser(final.eval(), images, 25, 0, names)["mean_psnr"]
+    assert record["rows"][-1]["psnr"]["25"] == pytest.approx(expected)
+    assert results.load("training_curve", tmp_path / "r")["run"]["model_kwargs"] == {"depth": 3, "width": 4}
+    with pytest.raises(ValueError, match="--snapshot-minutes"):
+        experiments.training_curve(tmp_path, "set12", progress=False, results_dir=tmp_path / "r")

@@ -58,6 +58,7 @@ __all__ = [
     "cpu_benchmark",
     "time_to_target",
     "run_summary",
+    "training_curve",
     "deep_image_prior_curve",
     "main",
 ]
@@ -579,6 +580,50 @@ def run_summary(run_dir) -> dict:
 # ----------------------------------------------------------------------------------------
 
 
+def training_curve(
+    run_dir,
+    dataset: str = "bsd68",
+    sigmas=(15.0, 25.0, 50.0),
+    seed: int = 0,
+    device: str = "cpu",
+    limit: int | None = None,
+    progress: bool = True,
+    results_dir=None,
+    update_shipped: bool = False,
+    command: str | None = None,
+) -> dict:
+    """Test-set PSNR against wall-clock training time: every weight snapshot of one training run.
+
+    ``python -m nnimaging.train ... --snapshot-minutes M`` keeps the weights every ``M`` minutes
+    in ``RUN_DIR/snapshots/step-*.pt`` with the step and the training time so far. Each is
+    evaluated here with the standard protocol (:func:`nnimaging.evaluate.evaluate_denoiser`), on a
+    test set the run never saw (it validated on held-out training images), so the curve shows
+    what each minute of training bought. Written as ``training_curve.json``: one row per snapshot
+    (``step``, ``minutes``, ``psnr`` by sigma) and the run's settings from its checkpoint.
+    """
+    run_dir = Path(run_dir)
+    snaps = sorted((run_dir / "snapshots").glob("step-*.pt"))
+    if not snaps:
+        raise _checks.UsageError(f"no weight snapshots in {run_dir / 'snapshots'}: train with --snapshot-minutes")
+    sigmas = [_checks.non_negative_number("sigma", s) for s in sigmas]
+    config = _checks.read_checkpoint(run_dir / "checkpoint.pt")["config"]
+    images, names = _load_images(dataset, limit)
+    model = models.build_model(config["architecture"], **config["model_kwargs"]).to(device)
+    rows = []
+    for path in _progress(snaps, progress, desc="snapshots"):
+        snap = _checks.read_checkpoint(path, keys=("model", "step", "elapsed_s"))
+        model.load_state_dict(snap["model"])
+        model.eval()
+        psnrs = {f"{s:g}": evaluate_denoiser(model, images, s, seed, names)["mean_psnr"] for s in sigmas}
+        rows.append({"step": int(snap["step"]), "minutes": float(snap["elapsed_s"]) / 60, "psnr": psnrs})
+    record = _record(command, device, dataset=dataset, images=len(images), seed=seed, sigmas=sigmas,
+                     run={k: config.get(k) for k in ("architecture", "model_kwargs", "patch_size", "batch_size",
+                                                     "sigma", "sigma_range", "lr", "schedule", "amp", "command")},
+                     rows=rows)
+    _save("training_curve", record, results_dir, update_shipped)
+    return record
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m nnimaging.experiments", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="experiment", required=True)
@@ -614,6 +659,11 @@ def _parser() -> argparse.ArgumentParser:
     sp.add_argument("--repeats", type=int, default=3)
     common(sub.add_parser("published-dncnn", help="the DnCNN authors' weights under the book's protocol "
                           "(BSD68 and Set12, sigma 15 / 25 / 50) next to the paper's numbers"))
+    sp = common(sub.add_parser("training-curve", help="test-set PSNR of every weight snapshot of a training run"))
+    sp.add_argument("run_dir", help="a run directory of nnimaging.train with snapshots/ (--snapshot-minutes)")
+    sp.add_argument("--dataset", default="bsd68", choices=["bsd68", "set12"])
+    sp.add_argument("--sigmas", nargs="+", type=float, default=[15, 25, 50])
+    sp.add_argument("--limit", type=int, default=None)
     common(sub.add_parser("dncnn3", help="the authors' DnCNN-3 on denoising, super-resolution and JPEG "
                           "deblocking (Set12) against each task's plain baseline"))
     return p
@@ -676,6 +726,9 @@ def _run(a, command: str) -> dict:
 
         run = published.protocol_check if a.experiment == "published-dncnn" else published.dncnn3_table
         return run(device=a.device, progress=not a.no_progress, **common)
+    if a.experiment == "training-curve":
+        return training_curve(a.run_dir, a.dataset, a.sigmas, device=a.device, limit=a.limit,
+                              progress=not a.no_progress, **common)
     if a.experiment == "denoise-table":
         return denoise_table(a.models, a.datasets, a.sigmas, device=a.device, limit=a.limit,
                              progress=not a.no_progress, **common)
