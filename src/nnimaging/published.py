@@ -435,7 +435,7 @@ def _entry(w: PublishedWeights) -> dict:
         "description": w.description,
         "published": {"source": _PAPER, **w.published} if w.published else {},
         "training": {"by": "Zhang et al. (2017), MatConvNet on a GPU; batch normalization folded into the convolutions",
-                     "dataset": "train400" if w.name != "zhang2017-dncnn-3" else "291 images + BSD (see the paper)",
+                     "dataset": "train400" if w.name != "zhang2017-dncnn-3" else "see Zhang et al. (2017), Section IV-A",
                      "noise": copy.deepcopy(w.noise)},
         "sha256": w.sha256,
     }
