@@ -22,18 +22,20 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 CONFIGURATIONS = {
-    # the oldest code paths: scalar ATen kernels, SSE4 oneDNN and MKL, NumPy without AVX2
-    "sse-scalar": {
-        "ATEN_CPU_CAPABILITY": "default",
+    # the oldest code paths of the libraries that sum: SSE4 oneDNN (convolutions) and MKL (matrix
+    # products), NumPy without AVX2 (log, exp, ...). PyTorch's own kernels stay on AVX2 in every
+    # configuration: its random number generator draws other numbers under another capability
+    # (measured: a U-Net's initial weights sum to 709.18207 on AVX2 and 709.18157 on the scalar
+    # code), so that pin is part of what makes outputs reproducible, not a difference to test.
+    "sse-libraries": {
         "ONEDNN_MAX_CPU_ISA": "SSE41",
         "MKL_ENABLE_INSTRUCTIONS": "SSE4_2",
         "NPY_DISABLE_CPU_FEATURES": "X86_V3 X86_V4 AVX512_ICL AVX512_SPR",
     },
     # the pinned code paths on two threads: reductions split between threads sum in another order
     "two-threads": {"NNIMAGING_THREADS": "2"},
-    # no pins: whatever the processor has (AVX-512 where present)
-    "native": {
-        "ATEN_CPU_CAPABILITY": "avx512",
+    # the libraries unpinned: whatever the processor has (AVX-512 where present)
+    "native-libraries": {
         "ONEDNN_MAX_CPU_ISA": "ALL",
         "MKL_ENABLE_INSTRUCTIONS": "AVX512",
         "NPY_DISABLE_CPU_FEATURES": "",
@@ -49,7 +51,7 @@ def _has_avx512() -> bool:
 
 @pytest.mark.parametrize("name", sorted(CONFIGURATIONS))
 def test_chapters_reproduce_their_stored_outputs_under_other_cpu_code_paths(name):
-    if name == "native" and not _has_avx512():
+    if name == "native-libraries" and not _has_avx512():
         pytest.skip("this processor has no AVX-512: its native code paths are the pinned ones")
     env = {**os.environ, **CONFIGURATIONS[name]}
     result = subprocess.run(
