@@ -96,3 +96,23 @@ def test_pinned_processes_run_numpy_and_torch_on_avx2_code():
     out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == ["AVX2", "X86_V3"], out.stdout + out.stderr  # X86_V3: AVX2 and FMA
     assert out.stderr == ""  # no warning about an unknown feature or capability
+
+
+def test_setup_takes_the_thread_count_from_nnimaging_threads(monkeypatch):
+    import torch
+
+    from nnimaging import notebook
+
+    before = torch.get_num_threads()
+    try:
+        monkeypatch.setenv("NNIMAGING_THREADS", "2")
+        notebook.setup()
+        assert torch.get_num_threads() == 2
+        monkeypatch.delenv("NNIMAGING_THREADS")
+        notebook.setup()
+        assert torch.get_num_threads() == 1
+        monkeypatch.setenv("NNIMAGING_THREADS", "0")
+        with pytest.raises(ValueError, match="NNIMAGING_THREADS"):
+            notebook.setup()
+    finally:
+        torch.set_num_threads(before)
