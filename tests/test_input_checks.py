@@ -139,3 +139,16 @@ def test_an_unknown_model_name_is_one_line_with_the_command_that_makes_it(tmp_pa
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no pretrained weights named 'dncnn-s25'" in err
     assert err.rstrip().endswith("--export dncnn-s25"), err
+
+
+@pytest.mark.parametrize("model", [models.UNet(depth=1, width=4), models.DnCNN(3, 4)], ids=["unet", "dncnn"])
+def test_the_input_check_of_a_model_warns_about_nothing_on_tensors_that_need_grad(model):
+    # a receptive-field measurement differentiates with respect to the input: the check must not
+    # turn into a "converting a tensor with requires_grad=True to a scalar" warning in a chapter
+    import warnings
+
+    x = torch.full((1, 1, 16, 16), 0.5, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        model.eval()(x).sum().backward()
+    assert x.grad is not None

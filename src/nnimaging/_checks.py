@@ -83,6 +83,7 @@ def image_values(image, name: str = "image", low: float | None = 0.0, high: floa
     if hasattr(image, "detach"):  # a torch tensor: reduce where it lives, then look at a few numbers
         import torch
 
+        image = image.detach()  # a check, not part of the graph (and no warning for tensors that need grad)
         bad = int((~torch.isfinite(image)).sum())
         lo, hi = (float(image.min()), float(image.max())) if image.numel() and not bad else (0.0, 0.0)
     else:
