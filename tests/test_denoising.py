@@ -288,3 +288,20 @@ def test_noise_level_demo_precomputes_every_frame_with_noise_level_frame(shipped
     json.dumps(spec, allow_nan=False)
     rebuilt = build("denoising.noise_level", demo.args)      # what the browser tests do
     assert rebuilt(sigma=5, model="dncnn-s25")["noisy_psnr"] == demo(sigma=5, model="dncnn-s25")["noisy_psnr"]
+
+
+def test_plot_training_curve_draws_psnr_against_minutes_and_the_reference_lines():
+    record = {"dataset": "bsd68", "rows": [{"step": 100, "minutes": 8.0, "psnr": {"25": 27.5}},
+                                           {"step": 300, "minutes": 16.0, "psnr": {"25": 28.4}}]}
+    fig = denoising.plot_training_curve(record, 25, {"BM3D (published)": 28.57, "DnCNN-S": 29.23})
+    ax = fig.axes[0]
+    curve, bm3d, dncnn = ax.lines
+    assert list(curve.get_xdata()) == [8.0, 16.0] and list(curve.get_ydata()) == [27.5, 28.4]
+    assert list(bm3d.get_ydata()) == [28.57, 28.57] and list(dncnn.get_ydata()) == [29.23, 29.23]
+    assert [t.get_text() for t in ax.get_legend().get_texts()][1] == "BM3D (published): 28.57 dB"
+    assert "BSD68" in ax.get_ylabel()
+    plt.close(fig)
+    with pytest.raises(ValueError, match="no rows at sigma 50"):
+        denoising.plot_training_curve(record, 50)
+    with pytest.raises(ValueError, match="lacks the keys"):
+        denoising.plot_training_curve({"rows": []})

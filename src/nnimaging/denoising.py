@@ -399,6 +399,42 @@ def plot_training_loss(steps, losses, sigma: float | None = None, title: str | N
     return fig
 
 
+def plot_training_curve(record: Mapping, sigma: float = 25.0, references: Mapping[str, float] | None = None,
+                        label: str = "book's U-Net"):
+    """Test-set PSNR against training minutes (a ``training_curve`` results file), with horizontal lines.
+
+    Parameters
+    ----------
+    record : mapping
+        ``results.load("training_curve")``: rows of ``step``, ``minutes`` and ``psnr`` by sigma.
+    sigma : float
+        Which noise level to draw (one of the record's ``sigmas``).
+    references : mapping of str to float, optional
+        Named PSNRs at that noise level, drawn as horizontal lines (BM3D, a published network...).
+    label : str
+        Legend entry of the curve.
+    """
+    import matplotlib.pyplot as plt
+
+    _check_record(record, ("rows", "dataset"), "a training_curve results file")
+    key = f"{float(sigma):g}"
+    if not record["rows"] or key not in record["rows"][0]["psnr"]:
+        raise ValueError(f"the training curve has no rows at sigma {key}")
+    minutes = np.array([r["minutes"] for r in record["rows"]], float)
+    psnr = np.array([r["psnr"][key] for r in record["rows"]], float)
+    fig, ax = plt.subplots(figsize=(6.0, 3.4))
+    ax.plot(minutes, psnr, marker="o", ms=4, label=label)
+    styles = ["--", ":", "-.", (0, (5, 1))]
+    for (name, value), style in zip((references or {}).items(), styles * 4):
+        ax.axhline(float(value), color="#444444", ls=style, lw=1.2, label=f"{name}: {float(value):.2f} dB")
+    ax.set_xlabel("training time (minutes)")
+    ax.set_ylabel(f"mean PSNR (dB), {record['dataset'].upper()}, σ = {key}")
+    ax.set_xlim(0, float(minutes.max()) * 1.03)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
 def plot_denoised(clean, noisy, outputs: Mapping[str, np.ndarray], sigma: float, size: float = 2.2):
     """Clean, noisy and denoised images (top row) and the noise (bottom row).
 
