@@ -421,10 +421,8 @@ def _check_chain(layers: list[dict], depth: int, label: str) -> None:
 
 
 def _entry(w: PublishedWeights) -> dict:
-    from .models import DnCNN
-
-    kwargs = DnCNN(depth=2, width=1, bias=True, batch_norm=False).config["kwargs"]  # the recorded keys
-    kwargs.update(depth=w.depth, width=WIDTH)
+    # DnCNN(...).config["kwargs"] of the loaded model (written out: building one would draw random weights)
+    kwargs = {"depth": w.depth, "width": WIDTH, "bias": True, "batch_norm": False, "channels": 1, "residual": True}
     return {
         "name": w.name,
         "file": w.relpath,
