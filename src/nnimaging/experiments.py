@@ -32,8 +32,6 @@ continue from their checkpoints.
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import shlex
 import sys
 import time
@@ -67,35 +65,11 @@ DENOISERS = ("dncnn-s25", "dncnn-b", "unet-denoise")
 """The shipped denoisers, in the order the tables list them."""
 
 
-def environment(device: str = "cpu") -> dict:
-    """Software and hardware of this run, for a results file."""
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        hardware = torch.cuda.get_device_name(dev)
-    else:
-        hardware = f"CPU ({platform.machine()}, {os.cpu_count()} logical cores, {torch.get_num_threads()} torch threads)"
-    return {"hardware": hardware, "torch": str(torch.__version__), "python": platform.python_version()}
-
-
-RUNS_RESULTS = Path("runs") / "results"
-"""Where the experiments write without ``update_shipped`` or ``results_dir`` (relative to the working folder)."""
-
-
-def _results_dir(results_dir, update_shipped: bool) -> Path:
-    """The folder an experiment writes to: the shipped one only when asked for explicitly."""
-    if update_shipped:
-        if results_dir is not None and Path(results_dir).resolve() != results.RESULTS_DIR:
-            raise _checks.UsageError(f"update_shipped writes {results.RESULTS_DIR}; got another results_dir {results_dir}")
-        return results.RESULTS_DIR
-    return RUNS_RESULTS if results_dir is None else Path(results_dir)
-
-
-def _save(name: str, record: dict, results_dir, update_shipped: bool) -> Path:
-    return results.save(name, record, _results_dir(results_dir, update_shipped), update_shipped=update_shipped)
-
-
-def _record(command: str | None, device: str, **payload) -> dict:
-    return {"command": command or "(called from Python)", **environment(device), **payload}
+environment = results.environment
+RUNS_RESULTS = results.RUNS_RESULTS
+_results_dir = results.folder
+_save = results.write
+_record = results.record
 
 
 def _load_images(dataset: str, limit: int | None = None):
@@ -692,7 +666,8 @@ def _check_args(a) -> None:
         partial.append(f"--limit {a.limit}")
     if getattr(a, "datasets", None) is not None and sorted(a.datasets) != ["bsd68", "set12"]:
         partial.append("--datasets " + " ".join(a.datasets))
-    if getattr(a, "sigmas", None) is not None and sorted(a.sigmas) != [15.0, 25.0, 50.0]:
+    if getattr(a, "sigmas", None) is not None and a.experiment != "training-curve" \
+            and sorted(a.sigmas) != [15.0, 25.0, 50.0]:  # a curve is whole at any noise levels it names
         partial.append("--sigmas " + " ".join(f"{s:g}" for s in a.sigmas))
     if getattr(a, "models", None) is not None and sorted(a.models) != sorted(DENOISERS):
         partial.append("--models " + " ".join(a.models))
