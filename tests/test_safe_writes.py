@@ -253,3 +253,14 @@ def test_evaluate_on_a_damaged_checkpoint_names_the_file(tmp_path, damage):
         torch.save({"model": good["model"]}, path)
     with pytest.raises(ValueError, match=f"{path}.*(empty|truncated|lacks)"):
         evaluate.load_model(str(run))
+
+
+def test_one_checksum_helper_for_every_file_digest(tmp_path):
+    import hashlib
+
+    from nnimaging import _checks, models
+
+    path = tmp_path / "blob"
+    path.write_bytes(b"x" * (3 << 20) + b"tail")  # several read blocks
+    assert _checks.file_digest(path) == hashlib.sha256(path.read_bytes()).hexdigest() == models.sha256_file(path)
+    assert _checks.file_digest(path, "sha512") == hashlib.sha512(path.read_bytes()).hexdigest()

@@ -97,6 +97,14 @@ def image_values(image, name: str = "image", low: float | None = 0.0, high: floa
         raise UsageError(f"{name}: expected values in [{low:g}, {high:g}]{scale}, got values in [{lo:.4g}, {hi:.4g}]")
 
 
+def file_digest(path, algorithm: str = "sha256") -> str:
+    """Hex digest of a file's bytes (``sha256``, ``sha512``...), read in blocks: one helper for every checksum."""
+    import hashlib
+
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, algorithm).hexdigest()
+
+
 # ----------------------------------------------------------------------------------------
 # paths and atomic writes
 # ----------------------------------------------------------------------------------------

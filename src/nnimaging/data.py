@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import functools
 import gzip
-import hashlib
 import os
 import warnings
 from importlib import resources
@@ -33,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from . import _checks
 
 __all__ = [
     "load_mnist", "load_images", "fetch", "source_url", "cache_dir",
@@ -91,11 +92,7 @@ def source_url(relpath: str) -> str:
 
 
 def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    return _checks.file_digest(path, "sha256")
 
 
 def cache_dir() -> Path:

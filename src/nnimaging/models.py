@@ -29,7 +29,6 @@ chapter on learned image representations. It is not in :data:`ARCHITECTURES`.
 from __future__ import annotations
 
 import copy
-import hashlib
 import json
 import os
 import re
@@ -507,11 +506,7 @@ class WeightsNotFoundError(LookupError):
 
 def sha256_file(path) -> str:
     """Hex SHA-256 digest of a file."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+    return _checks.file_digest(path, "sha256")
 
 
 def _weights_dir(weights_dir) -> Path:

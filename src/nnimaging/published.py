@@ -55,6 +55,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import results
 from .demo import Choice, Demo, Image, Panel, register
 
 __all__ = [
@@ -628,36 +629,9 @@ PROTOCOL_RUNS = (
 level, and DnCNN-B), and Set12 at sigma 25; the two sigma-25 models first."""
 
 
-def _record(command, device, **payload) -> dict:
-    import platform
-
-    import torch
-
-    dev = torch.device(device)
-    if dev.type == "cuda":
-        hardware = torch.cuda.get_device_name(dev)
-    else:  # as nnimaging.experiments.environment writes it
-        hardware = f"CPU ({platform.machine()}, {os.cpu_count()} logical cores, {torch.get_num_threads()} torch threads)"
-    return {"command": command or "(called from Python)", "hardware": hardware, "torch": str(torch.__version__),
-            "python": platform.python_version(), **payload}
-
-
-def _results_dir(results_dir, update_shipped: bool) -> Path:
-    """Where an experiment writes: the package's results/ only with ``update_shipped``, else runs/results/."""
-    from . import results
-
-    if update_shipped:
-        if results_dir is not None and Path(results_dir).resolve() != results.RESULTS_DIR:
-            raise ValueError(f"update_shipped writes {results.RESULTS_DIR}; got another results_dir {results_dir}")
-        return results.RESULTS_DIR
-    return Path("runs") / "results" if results_dir is None else Path(results_dir)
-
-
-def _save(name: str, record: dict, results_dir, update_shipped: bool) -> Path:
-    from . import results
-
-    extra = {"update_shipped": True} if update_shipped else {}
-    return results.save(name, record, _results_dir(results_dir, update_shipped), **extra)
+_record = results.record
+_results_dir = results.folder
+_save = results.write
 
 
 def protocol_check(

@@ -107,11 +107,9 @@ def _write_atomic(path: Path, data: bytes) -> None:
 
 
 def _sha512(path: Path) -> str:
-    digest = hashlib.sha512()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+    from ._checks import file_digest
+
+    return file_digest(path, "sha512")
 
 
 def _default_cache() -> Path:

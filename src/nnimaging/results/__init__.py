@@ -16,10 +16,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-__all__ = ["RESULTS_DIR", "ResultsNotFoundError", "available", "load", "save"]
+__all__ = ["RESULTS_DIR", "RUNS_RESULTS", "ResultsNotFoundError", "available", "environment", "folder", "load",
+           "record", "save", "write"]
 
 RESULTS_DIR = Path(__file__).resolve().parent
 """Directory of the shipped results files."""
+
+RUNS_RESULTS = Path("runs") / "results"
+"""Where the experiments write without ``update_shipped`` or ``results_dir`` (relative to the working folder)."""
 
 
 class ResultsNotFoundError(FileNotFoundError):
@@ -80,3 +84,39 @@ def save(name: str, record: dict, results_dir=None, update_shipped: bool = False
                          "(python -m nnimaging.experiments ... --update-shipped) to change it, or another results_dir")
     atomic_write_text(path, json.dumps(record, indent=2, sort_keys=False) + "\n")
     return path
+
+
+def environment(device: str = "cpu") -> dict:
+    """Software and hardware of a run, for a results file."""
+    import os
+    import platform
+
+    import torch
+
+    dev = torch.device(device)
+    if dev.type == "cuda":
+        hardware = torch.cuda.get_device_name(dev)
+    else:
+        hardware = f"CPU ({platform.machine()}, {os.cpu_count()} logical cores, {torch.get_num_threads()} torch threads)"
+    return {"hardware": hardware, "torch": str(torch.__version__), "python": platform.python_version()}
+
+
+def record(command: str | None, device: str = "cpu", **payload) -> dict:
+    """A results record: the command that made it, :func:`environment`, then ``payload``."""
+    return {"command": command or "(called from Python)", **environment(device), **payload}
+
+
+def folder(results_dir=None, update_shipped: bool = False) -> Path:
+    """The folder an experiment writes to: the shipped one only when asked for explicitly."""
+    from .._checks import UsageError
+
+    if update_shipped:
+        if results_dir is not None and Path(results_dir).resolve() != RESULTS_DIR:
+            raise UsageError(f"update_shipped writes {RESULTS_DIR}; got another results_dir {results_dir}")
+        return RESULTS_DIR
+    return RUNS_RESULTS if results_dir is None else Path(results_dir)
+
+
+def write(name: str, record: dict, results_dir=None, update_shipped: bool = False) -> Path:
+    """:func:`save` into :func:`folder` ``(results_dir, update_shipped)``: what every experiment calls."""
+    return save(name, record, folder(results_dir, update_shipped), update_shipped=update_shipped)
