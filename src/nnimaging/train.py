@@ -389,7 +389,8 @@ def _training_record(
         "completed": step >= total,
         "seed": cfg["seed"],
         "world_size": world,
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else f"cpu ({os.cpu_count()} cores)",
+        "device": (torch.cuda.get_device_name(device) if device.type == "cuda"
+                   else f"cpu ({os.cpu_count()} cores, {torch.get_num_threads()} torch threads)"),
         "elapsed_s": None if elapsed_s is None else round(float(elapsed_s), 1),
         "amp": "bf16" if use_bf16(cfg["amp"], device) else "none",
         "compile": bool(cfg["compile"]),
