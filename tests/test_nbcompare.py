@@ -69,7 +69,8 @@ def test_embedded_images_compare_pixel_by_pixel():
 
 def test_demo_descriptions_allow_a_relative_difference():
     assert compare("text/html", '{"psnr":28.82371}', '{"psnr":28.82412}') is None
-    assert compare("text/html", '{"psnr":28.82}', '{"psnr":28.83}') is not None
+    assert compare("text/html", '{"std":3.9515326}', '{"std":3.9510614}') is None  # SSE4 vs AVX2 convolutions
+    assert compare("text/html", '{"psnr":28.82}', '{"psnr":28.90}') is not None
     assert compare("text/html", '{"psnr":28.82}', '{"snr":28.82}') is not None
 
 

@@ -33,8 +33,12 @@ __all__ = ["compare", "HTML_RTOL", "SVG_TOLERANCE", "PIXEL_LEVELS", "PIXEL_SHARE
 
 SVG_TOLERANCE = 0.5
 """Largest difference of an SVG coordinate, in points (1/72 inch)."""
-HTML_RTOL = 1e-4
-"""Largest relative difference of a number in a live demo's description."""
+HTML_RTOL = 1e-3
+"""Largest relative difference of a number in a live demo's description.
+
+Trained-model demos embed numbers computed by float32 networks of 17 to 20 layers; measured on SSE4
+against AVX2 convolutions: 3.95153 against 3.95106 (1.2e-4). Their images compare pixel by pixel.
+"""
 PIXEL_LEVELS = 2
 """Largest difference of one pixel of an embedded PNG, in levels of 255."""
 PIXEL_SHARE = 0.005
