@@ -48,9 +48,8 @@ def _no_temp_files(folder: Path) -> None:
 # ------------------------------------------------------------------------------ the helper
 
 
-def test_atomic_write_that_fails_half_way_keeps_the_old_file(tmp_path, monkeypatch):
-    path = tmp_path / "table.json"
-    _checks.atomic_write_json(path, {"rows": [1, 2, 3]})
+def _disk_full_half_way(monkeypatch):
+    """Every Path.write_text writes half its text, then fails as a full disk would."""
     real = Path.write_text
 
     def half_then_disk_full(self, text, *args, **kwargs):
@@ -58,6 +57,12 @@ def test_atomic_write_that_fails_half_way_keeps_the_old_file(tmp_path, monkeypat
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(Path, "write_text", half_then_disk_full)
+
+
+def test_atomic_write_that_fails_half_way_keeps_the_old_file(tmp_path, monkeypatch):
+    path = tmp_path / "table.json"
+    _checks.atomic_write_json(path, {"rows": [1, 2, 3]})
+    _disk_full_half_way(monkeypatch)
     with pytest.raises(OSError, match="No space"):
         _checks.atomic_write_json(path, {"rows": list(range(1000))})
     monkeypatch.undo()
@@ -194,13 +199,7 @@ def test_evaluate_out_cut_half_way_keeps_the_previous_results(tmp_path, monkeypa
     Image.fromarray(np.full((8, 8), 120, np.uint8)).save(data / "a.png")
     out = tmp_path / "result.json"
     out.write_text('{"previous": true}\n')
-    real = Path.write_text
-
-    def half_then_disk_full(self, text, *args, **kwargs):
-        real(self, text[: len(text) // 2], *args, **kwargs)
-        raise OSError(28, "No space left on device")
-
-    monkeypatch.setattr(Path, "write_text", half_then_disk_full)
+    _disk_full_half_way(monkeypatch)
     with pytest.raises(OSError, match="No space"):
         evaluate.main(["noisy", "--data-dir", str(data), "--out", str(out), "--no-progress"])
     monkeypatch.undo()
