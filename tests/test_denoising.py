@@ -109,44 +109,6 @@ def test_benchmark_table_formats_numbers_and_reports_a_skipped_bm3d():
         denoising.benchmark_table({"rows": []})
 
 
-def _ablation_record():
-    psnr = {(True, 32): (31.0, 29.5, 22.0), (True, 64): (31.5, 29.7, 21.0),
-            (False, 32): (32.0, 29.2, 25.0), (False, 64): (33.0, 29.6, 25.5)}
-    return {"command": "x", "dataset": "set12",
-            "settings": {"depth": 7, "train_sigma": 0.1, "test_sigmas": [0.01, 0.1, 0.2], "widths": [32, 64]},
-            "noisy_psnr": {"0.01": 40.0, "0.1": 20.0, "0.2": 14.0},
-            "rows": [{"bias": b, "width": w, "parameters": 1000 * w + b, "steps": 1234,
-                      "psnr": dict(zip(("0.01", "0.1", "0.2"), v))} for (b, w), v in psnr.items()]}
-
-
-def test_ablation_table_rows_and_columns():
-    table = denoising.ablation_table(_ablation_record())
-    assert table.columns == ["parameters", "steps", "σ=0.01", "σ=0.1", "σ=0.2"]
-    assert table.labels == ["noisy input", "with bias, 32 channels", "with bias, 64 channels",
-                            "bias-free, 32 channels", "bias-free, 64 channels"]
-    assert table.cell("bias-free, 64 channels", "σ=0.2") == "25.50"
-    assert table.cell("with bias, 32 channels", "σ=0.01") == "31.00"
-    assert table.cell("with bias, 64 channels", "parameters") == "64,001"
-    assert table.cell("noisy input", "σ=0.1") == "20.00"
-    assert table.cell("noisy input", "steps") == "–"
-    assert "σ=0.1" in table.caption
-
-
-def test_ablation_comparison_is_bias_free_minus_bias_and_marks_the_training_level():
-    comparison = denoising.ablation_comparison(_ablation_record())
-    assert [(c["width"], c["sigma"]) for c in comparison] == [
-        (32, "0.01"), (32, "0.1"), (32, "0.2"), (64, "0.01"), (64, "0.1"), (64, "0.2")]
-    assert [c["trained"] for c in comparison] == [False, True, False] * 2
-    first = comparison[0]
-    assert (first["bias"], first["bias_free"]) == (31.0, 32.0)
-    for c in comparison:
-        assert c["difference"] == pytest.approx(c["bias_free"] - c["bias"])
-    record = _ablation_record()
-    record["rows"] = record["rows"][:3]                  # bias-free 64 missing
-    with pytest.raises(ValueError, match="width 64"):
-        denoising.ablation_comparison(record)
-
-
 # ------------------------------------------------------------------------------ training log
 def test_read_log_returns_the_losses_that_train_writes(tmp_path):
     images = [_image(32, 32, seed) for seed in range(3)]

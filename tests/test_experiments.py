@@ -103,28 +103,6 @@ def test_deblur_table_wiener_row_is_the_wiener_filter_alone(weights, tmp_path):
 
 
 @needs_data
-def test_bias_ablation_trains_four_networks_once(tmp_path, monkeypatch):
-    monkeypatch.setitem(experiments.ABLATION, "depth", 3)
-    monkeypatch.setitem(experiments.ABLATION, "widths", (4, 8))
-    monkeypatch.setitem(experiments.ABLATION, "patch_size", 16)
-    monkeypatch.setitem(experiments.ABLATION, "batch_size", 4)
-    runs = tmp_path / "runs"
-    record = experiments.bias_ablation(minutes=None, max_steps=3, limit=1, runs_dir=runs, results_dir=tmp_path,
-                                       progress=False)
-    assert [(r["bias"], r["width"]) for r in record["rows"]] == [(True, 4), (True, 8), (False, 4), (False, 8)]
-    assert all(r["steps"] == 3 and set(r["psnr"]) == {"0.01", "0.1", "0.2"} for r in record["rows"])
-    # bias-free networks have no additive constant: fewer parameters by one bias per convolution
-    by = {(r["bias"], r["width"]): r["parameters"] for r in record["rows"]}
-    assert by[(True, 4)] - by[(False, 4)] == 4 + 4 + 1
-    assert record["noisy_psnr"]["0.01"] > record["noisy_psnr"]["0.1"] > record["noisy_psnr"]["0.2"]
-    stamp = (runs / "nobias-8" / "checkpoint.pt").stat().st_mtime_ns
-    again = experiments.bias_ablation(minutes=None, max_steps=3, limit=1, runs_dir=runs, results_dir=tmp_path,
-                                      progress=False)
-    assert (runs / "nobias-8" / "checkpoint.pt").stat().st_mtime_ns == stamp, "finished runs are reused"
-    assert again["rows"] == record["rows"]
-
-
-@needs_data
 def test_cpu_benchmark_times_each_denoiser(weights, tmp_path):
     record = experiments.cpu_benchmark(("dncnn-s25",), image="set12/01", repeats=1, bm3d=False,
                                        results_dir=tmp_path, weights_dir=weights)
@@ -139,7 +117,7 @@ def test_command_line_parses_each_experiment():
     parser = experiments._parser()
     a = parser.parse_args(["denoise-table", "--datasets", "set12", "--sigmas", "25", "--device", "cuda"])
     assert a.datasets == ["set12"] and a.sigmas == [25.0] and a.device == "cuda"
-    assert parser.parse_args(["bias-ablation", "--minutes", "2"]).minutes == 2.0
+    assert parser.parse_args(["ablations", "--studies", "bias", "--steps", "2"]).steps == 2
     with pytest.raises(SystemExit):
         parser.parse_args(["nonsense"])
 

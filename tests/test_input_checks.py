@@ -77,7 +77,7 @@ def test_evaluate_checks_counts_and_paths_before_evaluating(image_dir, tmp_path,
 
 @pytest.mark.parametrize("argv, expected", [
     (["denoise-table", "--limit", "-1"], "--limit must be an integer >= 1, got -1"),
-    (["bias-ablation", "--minutes", "-1"], "--minutes must be a finite number > 0, got -1.0"),
+    (["ablations", "--steps", "0"], "--steps must be an integer >= 1, got 0"),
     (["deep-image-prior", "--steps", "0"], "--steps must be an integer >= 1, got 0"),
     (["cpu-benchmark", "--repeats", "0"], "--repeats must be an integer >= 1, got 0"),
     (["denoise-table", "--sigmas", "-25"], "--sigmas must be a finite number >= 0, got -25.0"),

@@ -15,8 +15,8 @@ def test_save_and_load_round_trip(tmp_path):
 
 
 def test_missing_file_says_how_to_make_it(tmp_path):
-    with pytest.raises(results.ResultsNotFoundError, match=r"bias_ablation.json.*python -m nnimaging.experiments bias-ablation"):
-        results.load("bias_ablation", tmp_path)
+    with pytest.raises(results.ResultsNotFoundError, match=r"sigma_sweep.json.*python -m nnimaging.experiments sigma-sweep"):
+        results.load("sigma_sweep", tmp_path)
 
 
 def test_records_must_say_what_made_them(tmp_path):

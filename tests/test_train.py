@@ -195,6 +195,31 @@ def test_existing_run_is_not_overwritten_and_model_must_match_to_resume(data_dir
     assert train.main(_argv(data_dir, out, "--max-steps", "2", "--overwrite"))["step"] == 2
 
 
+def test_init_starts_from_given_weights_with_a_fresh_optimizer_and_records_them(data_dir, tmp_path):
+    first = tmp_path / "first"
+    train.main(_argv(data_dir, first, "--max-steps", "6"))
+    weights = first / "first.pt"
+    second = tmp_path / "second"
+    summary = train.main(_argv(data_dir, second, "--max-steps", "1", "--lr", "1e-12", "--init", str(weights)))
+    assert summary["completed"]
+    ckpt = torch.load(second / "checkpoint.pt", weights_only=True)
+    start = torch.load(weights, weights_only=True)
+    params = {k for k in start if "running" not in k and "num_batches" not in k}  # BatchNorm statistics move
+    for key in params:  # one step at a negligible rate: still the starting weights
+        value = start[key]
+        assert torch.allclose(ckpt["model"][key].float(), value.float(), atol=1e-6), key
+    assert all(s["step"] == 1 for s in ckpt["optimizer"]["state"].values()), "a fresh Adam state"
+    init = json.loads((second / "manifest_entry.json").read_text())["training"]["init"]
+    assert init["from"] == str(weights) and init["sha256"] == models.sha256_file(weights)
+    assert init["training"]["steps"] == 6, "the starting weights' own training is recorded"
+    # a file that does not fit the model fails before any work, naming it
+    with pytest.raises(ValueError, match=r"init .*first.pt.*shape mismatch"):
+        train.main(_argv(data_dir, tmp_path / "third", "--max-steps", "1", "--width", "4", "--init", str(weights)))
+    assert not (tmp_path / "third").exists()
+    with pytest.raises(ValueError, match="not a weights file nor a name"):
+        train.main(_argv(data_dir, tmp_path / "fourth", "--max-steps", "1", "--init", "no-such-model"))
+
+
 def test_loss_falls_below_the_noise_variance_on_constant_images(tmp_path):
     # the best denoiser of a constant image returns the constant: a tiny DnCNN learns that
     images = [np.full((24, 28), v, np.float32) for v in (0.3, 0.5, 0.7, 0.4)]

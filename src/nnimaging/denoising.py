@@ -7,9 +7,8 @@ module holds the plumbing that turns them into what the chapter shows:
 
 * tables: :func:`denoising_table` (the shipped denoisers and the baselines next to the
   published numbers of :data:`PUBLISHED`), :func:`benchmark_table` (seconds and PSNR on
-  one image, BM3D included), :func:`ablation_table` and :func:`ablation_comparison` (the
-  bias ablation). Each returns a :class:`Table`, shown as an HTML table in a notebook and
-  as aligned text elsewhere;
+  one image, BM3D included). Each returns a :class:`Table`, shown as an HTML table in a
+  notebook and as aligned text elsewhere (the ablations' tables: :mod:`nnimaging.ablations`);
 * the training log of :func:`nnimaging.train.train`: :func:`read_log`;
 * figures: :func:`plot_training_loss`, :func:`plot_denoised`, :func:`plot_sigma_sweep`;
 * the demo: :func:`noise_level_frame` computes one setting (noisy image, denoised image,
@@ -18,8 +17,7 @@ module holds the plumbing that turns them into what the chapter shows:
 
 Conventions: images are ``(H, W)`` float arrays with values in [0, 1]; noise levels
 ``sigma`` are standard deviations on the 0..255 scale (``sigma=25`` adds noise of standard
-deviation ``25/255``), except in the bias ablation, whose record states them on the [0, 1]
-scale as the problem session did; PSNR is in dB with the protocol of
+deviation ``25/255``); PSNR is in dB with the protocol of
 :mod:`nnimaging.evaluate` (8-bit output, peak 255).
 
 References
@@ -53,8 +51,6 @@ __all__ = [
     "Table",
     "denoising_table",
     "benchmark_table",
-    "ablation_table",
-    "ablation_comparison",
     "read_log",
     "plot_training_loss",
     "plot_denoised",
@@ -281,62 +277,6 @@ def benchmark_table(record: Mapping) -> Table:
     caption = (f"Image {record['image']}, noise σ={float(record['sigma']):g}, one CPU "
                f"({record.get('hardware', 'hardware not recorded')}); results/cpu_benchmark.json.")
     return Table(columns, rows, caption, row_header="method")
-
-
-def _ablation_label(bias: bool, width: int) -> str:
-    return f"{'with bias' if bias else 'bias-free'}, {int(width)} channels"
-
-
-def ablation_table(record: Mapping) -> Table:
-    """The bias ablation as a table (``results.load("bias_ablation")``).
-
-    Returns
-    -------
-    Table
-        A row ``"noisy input"`` and one row per network, labelled ``"with bias, 32
-        channels"``, ``"bias-free, 64 channels"`` etc.; columns ``"parameters"``,
-        ``"steps"`` and one ``"σ=0.01"``-style column per test noise level (standard
-        deviation on the [0, 1] scale), holding the mean PSNR in dB.
-    """
-    _check_record(record, ["rows", "settings", "noisy_psnr"], "bias_ablation")
-    levels = [str(s) for s in record["settings"]["test_sigmas"]]
-    columns = ["parameters", "steps"] + [f"σ={s}" for s in levels]
-    rows = [("noisy input", [_MISSING, _MISSING] + [_db(record["noisy_psnr"].get(s)) for s in levels])]
-    for row in record["rows"]:
-        rows.append((_ablation_label(row["bias"], row["width"]),
-                     [f"{int(row['parameters']):,}", f"{int(row['steps']):,}"]
-                     + [_db(row["psnr"].get(s)) for s in levels]))
-    train = record["settings"]["train_sigma"]
-    caption = (f"Mean PSNR in dB on {record.get('dataset', 'the test set')}; every network was trained at "
-               f"noise σ={train} (results/bias_ablation.json).")
-    return Table(columns, rows, caption, row_header="network")
-
-
-def ablation_comparison(record: Mapping) -> list[dict]:
-    """Bias-free minus with-bias PSNR for each width and test noise level.
-
-    Returns
-    -------
-    list of dict
-        One entry per (width, test level), widths and levels in the record's order:
-        ``{"width", "sigma" (str, [0, 1] scale), "trained" (bool: the training level),
-        "bias", "bias_free", "difference"}`` with PSNRs in dB; ``difference > 0`` means the
-        bias-free network is better.
-    """
-    _check_record(record, ["rows", "settings"], "bias_ablation")
-    by = {(bool(r["bias"]), int(r["width"])): r["psnr"] for r in record["rows"]}
-    train = float(record["settings"]["train_sigma"])
-    out = []
-    for width in record["settings"]["widths"]:
-        width = int(width)
-        if (True, width) not in by or (False, width) not in by:
-            raise ValueError(f"the record lacks the with-bias or the bias-free network of width {width}")
-        for s in record["settings"]["test_sigmas"]:
-            key = str(s)
-            b, bf = float(by[(True, width)][key]), float(by[(False, width)][key])
-            out.append({"width": width, "sigma": key, "trained": math.isclose(float(s), train),
-                        "bias": b, "bias_free": bf, "difference": bf - b})
-    return out
 
 
 # ----------------------------------------------------------------------------- training log

@@ -15,9 +15,8 @@ continue from their checkpoints.
                    :mod:`nnimaging.evaluate`)
 ``sigma-sweep``    PSNR against the noise level for the shipped denoisers (what a model
                    trained at sigma 25 does elsewhere, vs the blind models)
-``bias-ablation``  problem-session ablation: small DnCNN-like networks without BatchNorm,
-                   with and without bias, 32 and 64 channels, trained at noise 0.1,
-                   tested at 0.01 / 0.1 / 0.2 on Set12
+``ablations``      residual vs direct, BatchNorm vs none, bias vs bias-free, U-Net vs
+                   encoder-decoder: equal steps, data and seed (:mod:`nnimaging.ablations`)
 ``deblur-table``   Wiener only, network only, Wiener + network at noise
                    0.005 / 0.01 / 0.02 on Set12 with the shipped deblurring U-Nets
 ``cpu-benchmark``  time and PSNR of the denoisers and of BM3D on one 512 x 512 image
@@ -40,7 +39,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from . import _checks, models, results
+from . import _checks, ablations, models, results
 from .degrade import Degradation, add_gaussian_noise
 from .evaluate import GaussianFilterDenoiser, NoisyBaseline, denoise, evaluate_denoiser, psnr_8bit
 from .train import read_log_records
@@ -50,8 +49,6 @@ __all__ = [
     "best_gaussian_width",
     "denoise_table",
     "sigma_sweep",
-    "ABLATION",
-    "bias_ablation",
     "deblur_table",
     "cpu_benchmark",
     "time_to_target",
@@ -232,104 +229,6 @@ def sigma_sweep(
                      noisy_psnr=noisy, models=curves)
     _save(name, record, results_dir, update_shipped)
     return record
-
-
-# ----------------------------------------------------------------------------------------
-# the bias ablation of the problem session
-# ----------------------------------------------------------------------------------------
-
-ABLATION = {
-    "depth": 6,
-    "train_sigma": 0.1,
-    "test_sigmas": (0.01, 0.1, 0.2),
-    "widths": (32, 64),
-    "patch_size": 40,
-    "batch_size": 32,
-    "lr": 1e-3,
-}
-"""Settings of :func:`bias_ablation` (noise levels as standard deviations of images in [0, 1])."""
-
-
-def bias_ablation(
-    minutes: float = 3.0,
-    max_steps: int = 20_000,
-    dataset: str = "set12",
-    limit: int | None = None,
-    seed: int = 0,
-    device: str = "cpu",
-    runs_dir="runs/bias-ablation",
-    name: str = "bias_ablation",
-    results_dir=None,
-    update_shipped: bool = False,
-    command: str | None = None,
-    progress: bool = True,
-) -> dict:
-    """Train four small residual CNNs (bias or not, 32 or 64 channels) at one noise level; test at three.
-
-    The networks are DnCNN stacks of ``ABLATION["depth"]`` 3x3 convolutions **without
-    BatchNorm** (whose mean subtraction and shift would add constants of their own), so
-    ``bias=False`` gives a network with no additive constant anywhere. Each is trained for
-    ``minutes`` (or ``max_steps``) at ``train_sigma`` on Train400 with :func:`nnimaging.train.train`;
-    runs that finished are reused, interrupted ones resumed.
-    """
-    from .train import train
-
-    cfg = dict(ABLATION)
-    images, names = _load_images(dataset, limit)
-    rows = []
-    for bias in (True, False):
-        for width in cfg["widths"]:
-            out = Path(runs_dir) / f"{'bias' if bias else 'nobias'}-{width}"
-            done = (out / "manifest_entry.json").is_file()
-            if not done:
-                summary = train(
-                    {
-                        "architecture": "dncnn",
-                        "model_kwargs": {"depth": cfg["depth"], "width": width, "bias": bias, "batch_norm": False},
-                        "patch_size": cfg["patch_size"],
-                        "batch_size": cfg["batch_size"],
-                        "lr": cfg["lr"],
-                        "sigma": 255.0 * cfg["train_sigma"],
-                        "max_steps": max_steps,
-                        "minutes": minutes,
-                        "val": "none",
-                        "seed": seed,
-                        "device": device,
-                        "out": str(out),
-                        "resume": (out / "checkpoint.pt").is_file(),
-                        "progress": progress,
-                        "log_every": 50,
-                        "ckpt_every": 500,
-                        "command": command,
-                    }
-                )
-                if not summary["completed"]:
-                    raise RuntimeError(f"ablation run {out} stopped early; run the experiment again to resume it")
-            import json
-
-            entry = json.loads((out / "manifest_entry.json").read_text(encoding="utf-8"))
-            model = models.load_pretrained(entry["name"], weights_dir=_single_entry_dir(out, entry)).to(device)
-            psnr, noisy = {}, {}
-            for s in cfg["test_sigmas"]:
-                res = evaluate_denoiser(model, images, 255.0 * s, seed, names)
-                psnr[str(s)], noisy[str(s)] = res["mean_psnr"], res["mean_noisy_psnr"]
-            rows.append({
-                "bias": bias,
-                "width": width,
-                "parameters": models.count_parameters(model),
-                "steps": entry["training"]["steps"],
-                "psnr": psnr,
-            })
-    record = _record(command, device, settings={**cfg, "minutes": minutes}, dataset=dataset, images=names,
-                     noisy_psnr=noisy, rows=rows)
-    _save(name, record, results_dir, update_shipped)
-    return record
-
-
-def _single_entry_dir(out: Path, entry: dict) -> Path:
-    """A run directory holds its weights and ``manifest_entry.json``; give it a manifest load_pretrained reads."""
-    _checks.atomic_write_json(out / models.MANIFEST_NAME, [entry])
-    return out
 
 
 # ----------------------------------------------------------------------------------------
@@ -619,10 +518,12 @@ def _parser() -> argparse.ArgumentParser:
     sp = common(sub.add_parser("sigma-sweep", help="PSNR against the noise level"))
     sp.add_argument("--models", nargs="+", default=list(DENOISERS))
     sp.add_argument("--limit", type=int, default=4)
-    sp = common(sub.add_parser("bias-ablation", help="bias or not, 32 or 64 channels (problem session)"))
-    sp.add_argument("--minutes", type=float, default=3.0, help="training budget of each of the four networks")
-    sp.add_argument("--max-steps", type=int, default=20_000)
-    sp.add_argument("--runs-dir", default="runs/bias-ablation")
+    sp = common(sub.add_parser("ablations", help="residual, BatchNorm, bias, skip connections: pairs trained alike"))
+    sp.add_argument("--studies", nargs="+", default=list(ablations.STUDIES), choices=list(ablations.STUDIES))
+    sp.add_argument("--steps", type=int, default=None,
+                    help=f"training steps of each network (default {ablations.COMMON['steps']})")
+    sp.add_argument("--limit", type=int, default=None)
+    sp.add_argument("--runs-dir", default="runs/ablations")
     sp = common(sub.add_parser("deblur-table", help="Wiener, network, Wiener + network on Set12"))
     sp.add_argument("--limit", type=int, default=None)
     sp = common(sub.add_parser("deep-image-prior", help="a long deep-image-prior fit and its PSNR curve"))
@@ -643,7 +544,7 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-_RESULTS_NAMES = {"denoise-table": "denoising", "sigma-sweep": "sigma_sweep", "bias-ablation": "bias_ablation",
+_RESULTS_NAMES = {"denoise-table": "denoising", "sigma-sweep": "sigma_sweep",
                   "deblur-table": "deblurring", "deep-image-prior": "deep_image_prior", "cpu-benchmark": "cpu_benchmark"}
 
 
@@ -669,6 +570,10 @@ def _check_args(a) -> None:
     if getattr(a, "sigmas", None) is not None and a.experiment != "training-curve" \
             and sorted(a.sigmas) != [15.0, 25.0, 50.0]:  # a curve is whole at any noise levels it names
         partial.append("--sigmas " + " ".join(f"{s:g}" for s in a.sigmas))
+    if getattr(a, "studies", None) is not None and sorted(a.studies) != sorted(ablations.STUDIES):
+        partial.append("--studies " + " ".join(a.studies))
+    if a.experiment == "ablations" and a.steps is not None and a.steps != ablations.COMMON["steps"]:
+        partial.append(f"--steps {a.steps}")
     if getattr(a, "models", None) is not None and sorted(a.models) != sorted(DENOISERS):
         partial.append("--models " + " ".join(a.models))
     if a.update_shipped:
@@ -709,8 +614,8 @@ def _run(a, command: str) -> dict:
                              progress=not a.no_progress, **common)
     if a.experiment == "sigma-sweep":
         return sigma_sweep(a.models, limit=a.limit, device=a.device, progress=not a.no_progress, **common)
-    if a.experiment == "bias-ablation":
-        return bias_ablation(a.minutes, a.max_steps, device=a.device, runs_dir=a.runs_dir,
+    if a.experiment == "ablations":
+        return ablations.run(a.studies, device=a.device, runs_dir=a.runs_dir, steps=a.steps, limit=a.limit,
                              progress=not a.no_progress, **common)
     if a.experiment == "deep-image-prior":
         return deep_image_prior_curve(steps=a.steps, size=a.size, device=a.device, progress=not a.no_progress, **common)

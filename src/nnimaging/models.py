@@ -322,6 +322,10 @@ class UNet(Denoiser):
         BatchNorm after each convolution of the blocks (then those convolutions have no bias).
     residual : bool
         Predict the noise and subtract it (True, like DnCNN) or predict the image.
+    skips : bool
+        Concatenate the encoder features into the decoder (True: a U-Net). False gives the
+        plain encoder-decoder of the same depth and widths, whose decoder blocks then take
+        half as many input maps (so it has fewer parameters).
     """
 
     architecture = "unet"
@@ -334,13 +338,18 @@ class UNet(Denoiser):
         upsample: str = "transpose",
         batch_norm: bool = True,
         residual: bool = True,
+        skips: bool = True,
     ):
         depth = _check_positive_int("depth", depth)
         width = _check_positive_int("width", width)
         if upsample not in ("transpose", "bilinear", "nearest"):
             raise ValueError(f"upsample must be 'transpose', 'bilinear' or 'nearest', got {upsample!r}")
-        super().__init__(channels, residual, depth=depth, width=width, upsample=upsample, batch_norm=bool(batch_norm))
+        kwargs = {"depth": depth, "width": width, "upsample": upsample, "batch_norm": bool(batch_norm)}
+        if not skips:  # only recorded when False, so the manifests of U-Nets stay as they were
+            kwargs["skips"] = False
+        super().__init__(channels, residual, **kwargs)
         self.depth = depth
+        self.skips = bool(skips)
         widths = [width * 2**level for level in range(depth + 1)]
         self.encoder = nn.ModuleList([_conv_block(self.channels, widths[0], batch_norm)])
         self.encoder.extend(_conv_block(widths[k - 1], widths[k], batch_norm) for k in range(1, depth + 1))
@@ -352,7 +361,7 @@ class UNet(Denoiser):
             else:
                 interp = nn.Upsample(scale_factor=2, mode=upsample, align_corners=False if upsample == "bilinear" else None)
                 self.up.append(nn.Sequential(interp, nn.Conv2d(widths[k], widths[k - 1], 3, padding=1)))
-            self.decoder.append(_conv_block(2 * widths[k - 1], widths[k - 1], batch_norm))
+            self.decoder.append(_conv_block((2 if skips else 1) * widths[k - 1], widths[k - 1], batch_norm))
         self.head = nn.Conv2d(widths[0], self.channels, 1)
         for m in self.modules():
             if isinstance(m, (nn.Conv2d, nn.ConvTranspose2d)):
@@ -377,7 +386,9 @@ class UNet(Denoiser):
             skips.append(x)
         skips.pop()  # the bottleneck output is x itself
         for up, block in zip(self.up, self.decoder):
-            x = block(torch.cat([skips.pop(), up(x)], dim=1))
+            x = up(x)
+            skip = skips.pop()
+            x = block(torch.cat([skip, x], dim=1) if self.skips else x)
         return self.head(x)[..., :h, :w]
 
 
@@ -674,6 +685,22 @@ def load_pretrained(name: str, weights_dir=None) -> Denoiser:
     model.eval()
     model.pretrained = copy.deepcopy(entry)
     return model
+
+
+def load_run(run_dir) -> Denoiser:
+    """Load the final weights of a training run folder of :mod:`nnimaging.train`, verified.
+
+    The folder holds the weights and ``manifest_entry.json`` (written when the run finished);
+    a one-entry ``manifest.json`` is written beside them so :func:`load_pretrained` reads them.
+    """
+    run_dir = Path(run_dir)
+    entry_path = run_dir / "manifest_entry.json"
+    if not entry_path.is_file():
+        raise WeightsNotFoundError(f"{run_dir} has no manifest_entry.json: the run has not finished "
+                                   "(continue it with --resume)")
+    entry = json.loads(entry_path.read_text(encoding="utf-8"))
+    _checks.atomic_write_json(run_dir / MANIFEST_NAME, [entry])
+    return load_pretrained(entry["name"], weights_dir=run_dir)
 
 
 def save_pretrained(

@@ -102,6 +102,7 @@ DEFAULTS = {
     "overwrite": False,
     "export": None,
     "weights_dir": None,
+    "init": None,
     "progress": True,
     "command": None,
 }
@@ -360,10 +361,67 @@ def _settings(config: dict | None) -> dict:
     except (TypeError, ValueError) as err:
         raise UsageError(str(err)) from None
     try:
-        models.build_model(cfg["architecture"], **cfg["model_kwargs"])
+        model = models.build_model(cfg["architecture"], **cfg["model_kwargs"])
     except (TypeError, ValueError) as err:
         raise UsageError(f"model settings {cfg['model_kwargs']} for {cfg['architecture']}: {err}") from None
+    cfg["init_record"] = None
+    if cfg["init"] is not None:
+        cfg["init"] = str(cfg["init"])
+        cfg["init_record"] = _init_record(cfg["init"], model)
     return cfg
+
+
+def _init_source(spec: str) -> tuple[Path, dict | None]:
+    """The weights file ``spec`` names (a path, or a name in the package's manifest) and its entry."""
+    path = Path(spec)
+    if path.suffix == ".pt" or path.is_file():
+        if not path.is_file():
+            raise UsageError(f"init {spec}: no such weights file (expected a .pt state dict or a name listed by "
+                             "nnimaging.models.available())")
+        entry_path = path.parent / "manifest_entry.json"  # a run folder's record of how the weights were made
+        entry = None
+        if entry_path.is_file():
+            entry = json.loads(entry_path.read_text())
+            if entry.get("file") != path.name:
+                entry = None
+        return path, entry
+    entries = {e["name"]: e for e in models.available(published=False)}
+    if spec not in entries:
+        raise UsageError(f"init {spec!r}: not a weights file nor a name of the book's weights "
+                         f"(available: {', '.join(sorted(entries)) or 'none'})")
+    return models.WEIGHTS_DIR / entries[spec]["file"], entries[spec]
+
+
+def _init_record(spec: str, model) -> dict:
+    """What a run started from (``--init``): the file's SHA-256 and, when known, how it was trained.
+
+    Checked before any work: a file that does not fit the model fails here, naming both.
+    """
+    path, entry = _init_source(spec)
+    _init_state(spec, model, "cpu")
+    record = {"from": spec, "sha256": models.sha256_file(path)}
+    if entry is not None:
+        if entry.get("sha256") not in (None, record["sha256"]):
+            raise UsageError(f"init {spec}: {path} has sha256 {record['sha256']} but its manifest says "
+                             f"{entry['sha256']}; the file is corrupted or the manifest out of date")
+        record["training"] = entry.get("training", {})
+    return record
+
+
+def _init_state(spec: str, model, device) -> dict:
+    """The state dict of ``--init``, checked against ``model``."""
+    path, _ = _init_source(spec)
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # unpickling errors come in many types
+        raise UsageError(f"init {spec}: cannot read {path} as a state dict ({err})") from None
+    if isinstance(state, dict) and "model" in state and isinstance(state["model"], dict):
+        state = state["model"]  # a checkpoint or a snapshot
+    try:
+        models.check_state_dict(model, state, str(path))
+    except ValueError as err:
+        raise UsageError(f"init {spec}: {err}") from None
+    return state
 
 
 def _training_record(
@@ -397,6 +455,7 @@ def _training_record(
         "torch": str(torch.__version__),
         "val": {"set": cfg["val_dir"] or cfg["val"], "count": cfg["val_count"], "sigma": cfg["val_sigma"], "psnr": val_psnr},
         "command": cfg["command"],
+        **({"init": cfg["init_record"]} if cfg.get("init_record") else {}),
     }
 
 
@@ -430,7 +489,7 @@ def _load_training_images(cfg: dict, images, val_images):
 _RESUME_SETTINGS = (
     "architecture", "model_kwargs", "dataset", "data_dir", "patch_size", "batch_size", "augment", "sigma",
     "sigma_range", "blur", "wiener_nsr", "lr", "lr_final", "schedule", "warmup_steps", "weight_decay", "max_steps",
-    "seed", "val", "val_count", "val_dir", "val_sigma", "val_seed",
+    "seed", "val", "val_count", "val_dir", "val_sigma", "val_seed", "init",
 )
 """Settings a resumed run must share with its checkpoint (the others: budget, logging, device, output)."""
 
@@ -582,6 +641,8 @@ def train(config: dict | None = None, images=None, val_images=None) -> dict:
     model = models.build_model(cfg["architecture"], **cfg["model_kwargs"]).to(device)
     if cuda or use_amp:
         model = model.to(memory_format=torch.channels_last)
+    if cfg["init"] is not None and ckpt is None:  # a resumed run has these weights' successors already
+        model.load_state_dict(_init_state(cfg["init"], model, device))
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg["lr"], weight_decay=cfg["weight_decay"])
     generator = torch.Generator(device=device)
     generator.manual_seed(cfg["seed"] + 1_000_003 * rank + 1)
@@ -927,6 +988,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="fit: shorten the schedule to end within --minutes; stop: just stop (resume later)")
     g.add_argument("--stop-at-step", type=int, default=None, help="stop at this step (schedule unchanged)")
     g.add_argument("--seed", type=int, default=d["seed"])
+    g.add_argument("--init", default=None, metavar="WEIGHTS",
+                   help="start from these weights (a name of the book's weights or a .pt file; a fresh optimizer and "
+                        "schedule: a warm restart); the manifest records them and how they were trained")
     g = p.add_argument_group("validation and output")
     g.add_argument("--val", default=d["val"], choices=["set12", "bsd68", "heldout", "none"],
                    help="validation images: a test set, the last --val-count training images, or none")
@@ -1017,6 +1081,7 @@ def config_from_args(argv) -> dict:
         "overwrite": a.overwrite,
         "export": a.export,
         "weights_dir": a.weights_dir,
+        "init": a.init,
         "progress": not a.no_progress,
         "command": "python -m nnimaging.train " + shlex.join(argv),
     }
