@@ -178,6 +178,17 @@ def test_training_curve_evaluates_every_snapshot_on_the_test_set(tmp_path):
     images, names = experiments._load_images("set12", 2)
     expected = evaluate_denoiser(final.eval(), images, 25, 0, names)["mean_psnr"]
     assert record["rows"][-1]["psnr"]["25"] == pytest.approx(expected)
-    assert results.load("training_curve", tmp_path / "r")["run"]["model_kwargs"] == {"depth": 3, "width": 4}
+    assert results.load("training_curve", tmp_path / "r")["runs"][0]["model_kwargs"] == {"depth": 3, "width": 4}
     with pytest.raises(ValueError, match="--snapshot-minutes"):
         experiments.training_curve(tmp_path, "set12", progress=False, results_dir=tmp_path / "r")
+    # a second stage, continued from the first run's weights: its steps and minutes count on from the first's end
+    more = tmp_path / "more"
+    train.train({"model_kwargs": {"depth": 3, "width": 4}, "patch_size": 16, "batch_size": 4, "max_steps": 3,
+                 "log_every": 3, "val": "none", "snapshot_minutes": 1e-9, "out": str(more), "progress": False,
+                 "warmup_steps": 0, "seed": 1, "init": str(run / "run.pt")}, images=[np.full((24, 24), 0.5)] * 2)
+    both = experiments.training_curve([run, more], "set12", sigmas=(25,), limit=2, progress=False,
+                                      results_dir=tmp_path / "r")
+    assert [(r["run"], r["step"], r["total_step"]) for r in both["rows"]] == [(0, 3, 3), (0, 6, 6), (1, 3, 9)]
+    assert both["rows"][:2] == record["rows"], "the first run's snapshots are reused as they were"
+    assert both["rows"][2]["minutes"] > both["rows"][1]["minutes"]
+    assert both["runs"][1]["init"] == str(run / "run.pt")

@@ -74,6 +74,12 @@ def test_demo_descriptions_allow_a_relative_difference():
     assert compare("text/html", '{"psnr":28.82}', '{"snr":28.82}') is not None
 
 
+def test_glued_numbers_compare_like_printed_text():
+    assert nbcompare.compare(nbcompare.GLUE_KIND, "31.0812", "31.0813") is None
+    assert nbcompare.compare(nbcompare.GLUE_KIND, "31.0812", "31.0815") is not None
+    assert nbcompare.compare(nbcompare.GLUE_KIND, "'BM3D'", "'DnCNN'") is not None
+
+
 def test_other_kinds_must_be_identical():
     assert compare("application/json", '{"a": 1.0}', '{"a": 1.00001}') is not None
 

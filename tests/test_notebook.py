@@ -116,3 +116,29 @@ def test_setup_takes_the_thread_count_from_nnimaging_threads(monkeypatch):
             notebook.setup()
     finally:
         torch.set_num_threads(before)
+
+
+def test_glue_writes_what_myst_nb_reads_with_rounded_floats(monkeypatch):
+    import IPython.display
+
+    from nnimaging import notebook
+
+    shown = []
+    monkeypatch.setattr(IPython.display, "display", lambda data, **kw: shown.append((data, kw)))
+    assert notebook.glue("gain", 0.123456789) == 0.1235
+    assert notebook.glue("steps", np.int64(5277)) == 5277
+    assert notebook.glue("name", "BM3D") == "BM3D"
+    datas = [d for d, _ in shown]
+    assert datas == [{"application/papermill.record/text/plain": "0.1235"},
+                     {"application/papermill.record/text/plain": "5277"},
+                     {"application/papermill.record/text/plain": "'BM3D'"}]
+    assert shown[0][1] == {"raw": True, "metadata": {"scrapbook": {"name": "gain",
+                                                                  "mime_prefix": "application/papermill.record/"}}}
+    myst_nb = pytest.importorskip("myst_nb")  # the same bundle myst-nb's own glue writes
+    monkeypatch.setattr("myst_nb.ext.glue.ipy_display", lambda data, **kw: shown.append((data, kw)))
+    myst_nb.glue("gain", 0.1235, display=False)
+    assert shown[-1] == shown[0]
+    with pytest.raises(ValueError, match="identifier"):
+        notebook.glue("not a name", 1.0)
+    with pytest.raises(TypeError, match="number or a string"):
+        notebook.glue("x", [1, 2])

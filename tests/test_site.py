@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from nnimaging.demo import build
+from twincheck import check_twin_at_random_positions
 
 pytestmark = pytest.mark.browser
 
@@ -122,16 +123,6 @@ def test_every_slider_of_every_demo_changes_its_figure(browser, site, site_url):
         page.close()
 
 
-def assert_same(browser_value, python_value, where):
-    if isinstance(python_value, str):
-        assert browser_value == python_value, where
-        return
-    expected = np.asarray(python_value, dtype=float)
-    got = np.asarray([np.nan if v is None else v for v in np.ravel(browser_value)], dtype=float)
-    np.testing.assert_allclose(got.reshape(expected.shape), expected, rtol=1e-6, atol=1e-6,
-                               err_msg=where)
-
-
 def test_browser_twins_compute_what_python_computes(browser, site, site_url):
     rng = random.Random(0)
     compared = 0
@@ -143,20 +134,7 @@ def test_browser_twins_compute_what_python_computes(browser, site, site_url):
                 continue
             demo = build(state["name"], state["args"])
             for _ in range(5):  # random positions of every control, set through the page
-                params = page.evaluate("""([i, seed]) => {
-                    const d = document.querySelectorAll('div.nnimaging-demo')[i].nnimaging;
-                    let s = seed;
-                    d.spec.controls.forEach((c, k) => { s = (s * 9301 + 49297) % 233280;
-                        d.index[k] = Math.floor(s / 233280 * c.values.length); });
-                    d.update();
-                    return d.params();
-                }""", [i, rng.randrange(233280)])
-                result = page.evaluate(
-                    "i => document.querySelectorAll('div.nnimaging-demo')[i].nnimaging.result", i)
-                expected = demo(**params)
-                assert set(result) == set(expected), (state["name"], set(result) ^ set(expected))
-                for key, value in expected.items():
-                    assert_same(result[key], value, f"{state['name']} {params} {key}")
+                check_twin_at_random_positions(page, i, demo, rng.randrange(233280))
                 compared += 1
         page.close()
     assert compared >= 25  # five random settings of each of chapter 2's five demos at least

@@ -5,7 +5,13 @@ The pieces, in the order the chapter builds them:
 * activation functions and their derivatives (:func:`activation`, :func:`activation_derivative`);
 * a steep sigmoid after a linear block is a step at ``s = -b / w`` (:func:`sigmoid`);
 * two steps of opposite sign make a rect (:func:`rect`), and sums of rects approximate any
-  continuous function on an interval (:func:`rect_sum`, :func:`rect_approximation`).
+  continuous function on an interval (:func:`rect_sum`, :func:`rect_approximation`);
+* with ReLUs instead: two make a ramp (:func:`ramp`), three a hat (:func:`hat`), and sums of hats
+  are piecewise-linear interpolation (:func:`hat_sum`, :func:`hat_approximation`), whose error falls
+  like ``1/N^2`` for smooth targets (:func:`convergence_rate`);
+* width against depth: composing the two-ReLU tent map (:func:`tent`) ``k`` times gives a sawtooth
+  (:func:`sawtooth`) with ``2^k`` linear pieces (:func:`count_linear_pieces`), while one hidden
+  layer needs one ReLU per kink (:func:`interpolant_as_relus`, :func:`relu_network`).
 
 The demo factories at the end draw these; their browser twins are in ``demo/approximation.js``.
 """
@@ -17,13 +23,17 @@ from typing import Callable
 
 import numpy as np
 
+from ._checks import positive_int
 from .demo import (Choice, Demo, HLine, JsTwin, Line, Panel, Points, Slider, Text, VLine,
                    register)
 
 __all__ = [
     "ACTIVATIONS", "sigmoid", "activation", "activation_derivative", "step_at", "rect", "rect_sum",
     "rect_approximation", "target_curve", "max_error", "activation_demo", "sigmoid_demo",
-    "two_neurons_demo", "two_rects_demo", "rect_sum_demo",
+    "two_neurons_demo", "two_rects_demo", "rect_sum_demo", "relu", "ramp", "hat", "hat_sum",
+    "hat_approximation", "HAT_TARGETS", "hat_target", "convergence_rate", "tent", "sawtooth",
+    "count_linear_pieces", "interpolant_as_relus", "relu_network", "plot_sawtooths",
+    "hat_sum_demo",
 ]
 
 STEEPNESS = 1000.0
@@ -272,3 +282,268 @@ def rect_sum_demo() -> Demo:
         alt="Left: a smooth target curve and its approximation by N rects of equal width. "
             "Right: the maximum approximation error for N from 1 to 50, with the current N marked.",
         js=JsTwin.from_package(_JS, "rectSumResult"))
+
+
+# --------------------------------------------------------------------------- ReLU networks
+def relu(z) -> np.ndarray:
+    """The rectified linear unit ``max(z, 0)``."""
+    return np.maximum(np.asarray(z, dtype=float), 0.0)
+
+
+def _increasing(name: str, *points: float) -> None:
+    values = [float(p) for p in points]
+    if not all(np.isfinite(values)) or any(a >= b for a, b in zip(values, values[1:])):
+        raise ValueError(f"{name}: expected finite, strictly increasing positions, got {tuple(points)}")
+
+
+def ramp(x, start: float, stop: float) -> np.ndarray:
+    """Two ReLUs: ``(relu(x - start) - relu(x - stop)) / (stop - start)``.
+
+    0 left of ``start``, 1 right of ``stop``, linear in between (``start < stop``).
+    """
+    _increasing("ramp(start, stop)", start, stop)
+    x = np.asarray(x, dtype=float)
+    return (relu(x - start) - relu(x - stop)) / (stop - start)
+
+
+def hat(x, left: float, center: float, right: float) -> np.ndarray:
+    """Three ReLUs: a ramp up on ``[left, center]`` minus a ramp down on ``[center, right]``,
+
+    ``relu(x - l) / (c - l) - (1 / (c - l) + 1 / (r - c)) relu(x - c) + relu(x - r) / (r - c)``:
+    1 at ``center``, 0 outside ``[left, right]``, linear in between.
+    """
+    _increasing("hat(left, center, right)", left, center, right)
+    x = np.asarray(x, dtype=float)
+    up, down = 1.0 / (center - left), 1.0 / (right - center)
+    return up * relu(x - left) - (up + down) * relu(x - center) + down * relu(x - right)
+
+
+def hat_sum(x, knots, values) -> np.ndarray:
+    """Sum of ``values[i] * hat`` centred at ``knots[i]`` (a network with ``3 len(knots)`` ReLUs).
+
+    Each hat reaches from the previous knot to the next one (the two end hats reach as far
+    outside as their neighbour is inside), so on ``[knots[0], knots[-1]]`` the sum is the
+    piecewise-linear interpolation of the points ``(knots, values)``.
+
+    Parameters
+    ----------
+    x : array of floats
+        Where to evaluate.
+    knots : (n,) floats, strictly increasing, n >= 2
+    values : (n,) floats
+    """
+    knots, values = (np.atleast_1d(np.asarray(a, dtype=float)) for a in (knots, values))
+    if knots.ndim != 1 or knots.shape != values.shape or len(knots) < 2:
+        raise ValueError("knots and values must be 1-D arrays of the same length (at least 2), got "
+                         f"shapes {knots.shape} and {values.shape}")
+    _increasing("hat_sum knots", *knots)
+    edges = np.concatenate([[2 * knots[0] - knots[1]], knots, [2 * knots[-1] - knots[-2]]])
+    x = np.asarray(x, dtype=float)
+    total = np.zeros_like(x)
+    for i, v in enumerate(values):
+        total = total + v * hat(x, edges[i], edges[i + 1], edges[i + 2])
+    return total
+
+
+def hat_approximation(f: Callable[[np.ndarray], np.ndarray], n: int, x, lo: float = 0.0,
+                      hi: float = 1.0) -> np.ndarray:
+    """Approximate ``f`` on ``[lo, hi]`` by ``n`` hats centred on ``n`` equally spaced knots,
+    each scaled by ``f`` at its knot: the piecewise-linear interpolant of ``f`` (``n >= 2``)."""
+    n = positive_int("n (the number of hats)", n, minimum=2)
+    knots = np.linspace(lo, hi, n)
+    return hat_sum(x, knots, f(knots))
+
+
+def _kink_curve(x) -> np.ndarray:
+    return 0.8 - 1.6 * np.abs(np.asarray(x, dtype=float) - 1 / np.pi)
+
+
+def _sqrt_curve(x) -> np.ndarray:
+    return 0.9 * np.sqrt(np.clip(np.asarray(x, dtype=float), 0.0, None)) - 0.45
+
+
+HAT_TARGETS = {"smooth": target_curve, "kink": _kink_curve, "square root": _sqrt_curve}
+"""Targets of the hat demo on [0, 1]: the smooth curve of the rect demo, ``0.8 - 1.6 |x - 1/pi|``
+(a kink that never falls on a knot) and ``0.9 sqrt(x) - 0.45`` (infinite slope at 0)."""
+
+
+def hat_target(name: str) -> Callable[[np.ndarray], np.ndarray]:
+    """The target function called ``name`` in :data:`HAT_TARGETS`."""
+    if name not in HAT_TARGETS:
+        raise ValueError(f"unknown target {name!r}; expected one of {tuple(HAT_TARGETS)}")
+    return HAT_TARGETS[name]
+
+
+def convergence_rate(ns, errors) -> float:
+    """The exponent ``p`` of ``error ~ C / n^p``: minus the least-squares slope of
+    ``log(error)`` against ``log(n)``.
+
+    Parameters
+    ----------
+    ns, errors : (m,) positive floats, m >= 2, with at least two different ``ns``
+    """
+    ns, errors = (np.asarray(a, dtype=float) for a in (ns, errors))
+    if ns.ndim != 1 or ns.shape != errors.shape or len(ns) < 2:
+        raise ValueError("ns and errors must be 1-D arrays of the same length (at least 2), got "
+                         f"shapes {ns.shape} and {errors.shape}")
+    if not (np.all(np.isfinite(ns)) and np.all(np.isfinite(errors)) and np.all(ns > 0)
+            and np.all(errors > 0)):
+        raise ValueError("ns and errors must be finite and positive (their logarithms are fitted)")
+    if np.ptp(ns) == 0:
+        raise ValueError("ns must hold at least two different values")
+    slope = np.polyfit(np.log(ns), np.log(errors), 1)[0]
+    return float(-slope)
+
+
+def tent(x) -> np.ndarray:
+    """The tent map on [0, 1] from two ReLUs, ``2 relu(x) - 4 relu(x - 1/2)``:
+    ``2x`` up to 1/2, ``2 - 2x`` after, so it maps [0, 1] onto [0, 1]."""
+    x = np.asarray(x, dtype=float)
+    return 2 * relu(x) - 4 * relu(x - 0.5)
+
+
+def sawtooth(x, k: int) -> np.ndarray:
+    """The tent map composed ``k`` times: a network of depth ``k`` with 2 ReLUs per layer.
+
+    On [0, 1] it is a sawtooth of ``2^(k-1)`` teeth, that is ``2^k`` linear pieces (``k >= 0``;
+    ``k = 0`` is the identity).
+    """
+    k = positive_int("k (the number of compositions)", k, minimum=0)
+    y = np.asarray(x, dtype=float)
+    for _ in range(k):
+        y = tent(y)
+    return y
+
+
+def count_linear_pieces(x, y, tol: float = 1e-9) -> int:
+    """Number of linear pieces of a sampled piecewise-linear function.
+
+    One plus the number of samples where the slope between neighbouring samples changes by more
+    than ``tol`` (relative to the largest slope). Exact when every kink is a sample point (a kink
+    between two samples is counted twice).
+
+    Parameters
+    ----------
+    x : (n,) floats, strictly increasing, n >= 2
+    y : (n,) floats
+    """
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
+    if x.ndim != 1 or x.shape != y.shape or len(x) < 2:
+        raise ValueError(f"x and y must be 1-D arrays of the same length (at least 2), got shapes "
+                         f"{x.shape} and {y.shape}")
+    if not np.all(np.diff(x) > 0):
+        raise ValueError("x must be strictly increasing")
+    slopes = np.diff(y) / np.diff(x)
+    scale = max(1.0, float(np.max(np.abs(slopes))))
+    return 1 + int(np.sum(np.abs(np.diff(slopes)) > tol * scale))
+
+
+def interpolant_as_relus(knots, values):
+    """One hidden layer of ReLUs that equals the piecewise-linear interpolant of
+    ``(knots, values)`` on ``[knots[0], knots[-1]]``: one ReLU per kink.
+
+    Returns ``(bias, positions, weights)`` with ``f(x) = bias + sum_j weights[j] relu(x -
+    positions[j])`` (see :func:`relu_network`): ``positions`` are ``knots[:-1]``, ``weights[0]``
+    is the first slope and ``weights[j]`` the change of slope at ``knots[j]``.
+    """
+    knots, values = (np.atleast_1d(np.asarray(a, dtype=float)) for a in (knots, values))
+    if knots.ndim != 1 or knots.shape != values.shape or len(knots) < 2:
+        raise ValueError("knots and values must be 1-D arrays of the same length (at least 2), got "
+                         f"shapes {knots.shape} and {values.shape}")
+    _increasing("interpolant_as_relus knots", *knots)
+    slopes = np.diff(values) / np.diff(knots)
+    weights = np.concatenate([[slopes[0]], np.diff(slopes)])
+    return float(values[0]), knots[:-1].copy(), weights
+
+
+def relu_network(x, bias: float, positions, weights) -> np.ndarray:
+    """A one-hidden-layer ReLU network of a scalar: ``bias + sum_j weights[j] relu(x - positions[j])``."""
+    positions, weights = (np.atleast_1d(np.asarray(a, dtype=float)) for a in (positions, weights))
+    if positions.ndim != 1 or positions.shape != weights.shape:
+        raise ValueError("positions and weights must be 1-D arrays of the same length, got shapes "
+                         f"{positions.shape} and {weights.shape}")
+    x = np.asarray(x, dtype=float)
+    return bias + relu(x[..., None] - positions) @ weights
+
+
+def plot_sawtooths(ks, units_deep, units_shallow, pieces):
+    """Left: the sawtooths for ``ks``; right: linear pieces against ReLU units, deep and shallow.
+
+    Parameters
+    ----------
+    ks : (m,) ints
+        Depths whose sawtooth is drawn (at most 4 look readable).
+    units_deep, units_shallow, pieces : (n,) ints
+        For ``k = 1..n``: ReLUs of the deep and of the one-hidden-layer network, and their pieces.
+    """
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(7.6, 3.0))
+    x = np.linspace(0, 1, 2 ** 10 + 1)
+    for k in ks:
+        axes[0].plot(x, sawtooth(x, k), label=f"k = {k}", linewidth=1.2)
+    axes[0].set_xlabel("x")
+    axes[0].set_title("tent map composed k times")
+    axes[0].legend(fontsize=7, loc="lower right", ncol=2)
+    axes[1].semilogy(units_deep, pieces, "o-", label="deep: 2 ReLUs per layer")
+    axes[1].semilogy(units_shallow, pieces, "s--", label="one hidden layer")
+    axes[1].set_xlabel("ReLU units")
+    axes[1].set_ylabel("linear pieces")
+    axes[1].set_xscale("log", base=2)
+    axes[1].set_yscale("log", base=2)
+    axes[1].set_title("the same functions, two ways")
+    axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+HAT_N_MAX = 50
+_HAT_FIT_FROM = 10
+
+
+@functools.lru_cache(maxsize=len(HAT_TARGETS))
+def _hat_errors(target: str) -> np.ndarray:
+    """Max error of N = 2..HAT_N_MAX hats on the demo's grid (cached: it does not depend on N)."""
+    f, x = hat_target(target), np.linspace(0, 1, 1001)
+    return np.array([max_error(hat_approximation(f, n, x), f(x)) for n in range(2, HAT_N_MAX + 1)])
+
+
+def _hat_sum_result(target: str, n: int) -> dict:
+    f, x = hat_target(target), np.linspace(0, 1, 1001)
+    knots = np.linspace(0, 1, n)
+    approx = hat_sum(x, knots, f(knots))
+    ns = np.arange(2, HAT_N_MAX + 1)
+    errors = _hat_errors(target)
+    log_n, log_err = np.log10(ns), np.log10(errors)
+    fit = ns >= _HAT_FIT_FROM
+    return {"x": x, "n": n, "units": 3 * n, "target": f(x), "approx": approx,
+            "err": max_error(approx, f(x)), "knots": knots, "values": f(knots),
+            "log_n": log_n, "log_err": log_err, "ref": log_err[-1] - 2 * (log_n - log_n[-1]),
+            "slope": -convergence_rate(ns[fit], errors[fit]),
+            "log_n_now": np.array([log_n[n - 2]]), "log_err_now": np.array([log_err[n - 2]])}
+
+
+@register("approximation.hat_sum")
+def hat_sum_demo() -> Demo:
+    """N hats (3 ReLUs each) interpolate a target; its error against N on log-log axes."""
+    return Demo(
+        "approximation.hat_sum", "N hats of three ReLUs interpolate a curve",
+        [Choice("target", tuple(HAT_TARGETS), "smooth", label="target"),
+         Slider("n", 2, HAT_N_MAX, 1, 6, label="N")],
+        _hat_sum_result,
+        [Panel([Line("x", "target", label="target", color="#999999", width=3),
+                Line("x", "approx", label="sum of N hats", color="#1f77b4"),
+                Points("knots", "values", label="knots", color="#d62728", size=4)],
+               title="N = {n:d} hats ({units:d} ReLUs), max error = {err:.4f}", xlabel="x",
+               xlim=(0, 1), ylim=(-1.0, 1.0), legend=True),
+         Panel([Line("log_n", "ref", label="slope −2", color="#999999", dash=True, width=1.5),
+                Line("log_n", "log_err", label="max error", color="#7f7f7f"),
+                Points("log_n_now", "log_err_now", color="#d62728", size=7),
+                Text("fitted slope (N ≥ 10): {slope:.2f}", 0.05, 0.08)],
+               title="log₁₀ max error vs log₁₀ N", xlabel="log₁₀ N", xlim=(0.25, 1.75),
+               ylim=(-4.0, 0.5), legend=True)],
+        alt="Left: a target curve on [0, 1] (smooth, with a kink, or a square root), its values at "
+            "N equally spaced knots and the sum of N hat functions through them, a piecewise-linear "
+            "interpolation. Right: the logarithm of the maximum error against the logarithm of N "
+            "for N from 2 to 50, with the current N marked and a dashed reference line of slope -2.",
+        js=JsTwin.from_package(_JS, "hatSumResult"))

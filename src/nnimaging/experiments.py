@@ -31,6 +31,7 @@ continue from their checkpoints.
 from __future__ import annotations
 
 import argparse
+import json
 import shlex
 import sys
 import time
@@ -454,7 +455,7 @@ def run_summary(run_dir) -> dict:
 
 
 def training_curve(
-    run_dir,
+    run_dirs,
     dataset: str = "bsd68",
     sigmas=(15.0, 25.0, 50.0),
     seed: int = 0,
@@ -465,35 +466,60 @@ def training_curve(
     update_shipped: bool = False,
     command: str | None = None,
 ) -> dict:
-    """Test-set PSNR against wall-clock training time: every weight snapshot of one training run.
+    """Test-set PSNR against wall-clock training time: every weight snapshot of one or more training runs.
 
     ``python -m nnimaging.train ... --snapshot-minutes M`` keeps the weights every ``M`` minutes
     in ``RUN_DIR/snapshots/step-*.pt`` with the step and the training time so far. Each is
     evaluated here with the standard protocol (:func:`nnimaging.evaluate.evaluate_denoiser`), on a
-    test set the run never saw (it validated on held-out training images), so the curve shows
-    what each minute of training bought. Written as ``training_curve.json``: one row per snapshot
-    (``step``, ``minutes``, ``psnr`` by sigma) and the run's settings from its checkpoint.
+    test set the runs never saw (they validated on held-out training images), so the curve shows
+    what each minute of training bought. Several run folders are one training in stages (a run
+    continued from the last one's weights with ``--init``): their steps and minutes are counted on
+    from the end of the previous run. Written as ``training_curve.json``: one row per snapshot
+    (``run`` index, ``step``, ``minutes``, ``psnr`` by sigma) and each run's settings. Snapshots
+    already in the target file (same run command and step) are not evaluated again.
     """
-    run_dir = Path(run_dir)
-    snaps = sorted((run_dir / "snapshots").glob("step-*.pt"))
-    if not snaps:
-        raise _checks.UsageError(f"no weight snapshots in {run_dir / 'snapshots'}: train with --snapshot-minutes")
+    run_dirs = [Path(d) for d in ([run_dirs] if isinstance(run_dirs, (str, Path)) else run_dirs)]
     sigmas = [_checks.non_negative_number("sigma", s) for s in sigmas]
-    config = _checks.read_checkpoint(run_dir / "checkpoint.pt")["config"]
+    runs, snaps = [], []
+    for run_dir in run_dirs:
+        found = sorted((run_dir / "snapshots").glob("step-*.pt"))
+        if not found:
+            raise _checks.UsageError(f"no weight snapshots in {run_dir / 'snapshots'}: train with --snapshot-minutes")
+        config = _checks.read_checkpoint(run_dir / "checkpoint.pt")["config"]
+        runs.append({k: config.get(k) for k in ("architecture", "model_kwargs", "patch_size", "batch_size", "sigma",
+                                                "sigma_range", "lr", "lr_final", "schedule", "amp", "init", "command")})
+        snaps.append(found)
+    if len({json.dumps([r["architecture"], r["model_kwargs"]], sort_keys=True) for r in runs}) > 1:
+        raise _checks.UsageError("the runs of one training curve must train the same network")
     images, names = _load_images(dataset, limit)
-    model = models.build_model(config["architecture"], **config["model_kwargs"]).to(device)
-    rows = []
-    for path in _progress(snaps, progress, desc="snapshots"):
-        snap = _checks.read_checkpoint(path, keys=("model", "step", "elapsed_s"))
-        model.load_state_dict(snap["model"])
-        model.eval()
-        psnrs = {f"{s:g}": evaluate_denoiser(model, images, s, seed, names)["mean_psnr"] for s in sigmas}
-        rows.append({"step": int(snap["step"]), "minutes": float(snap["elapsed_s"]) / 60, "psnr": psnrs})
-    record = _record(command, device, dataset=dataset, images=len(images), seed=seed, sigmas=sigmas,
-                     run={k: config.get(k) for k in ("architecture", "model_kwargs", "patch_size", "batch_size",
-                                                     "sigma", "sigma_range", "lr", "schedule", "amp", "command")},
+    name = "training_curve"
+    done = {}
+    target = _results_dir(results_dir, update_shipped) / f"{name}.json"
+    if target.is_file():
+        old = results.load(name, target.parent)
+        if (old.get("dataset"), old.get("images"), old.get("seed"), old.get("sigmas")) == (dataset, len(images), seed, sigmas):
+            done = {(r.get("command"), r["step"]): r["psnr"] for r in old.get("rows", [])}
+    model = models.build_model(runs[0]["architecture"], **runs[0]["model_kwargs"]).to(device)
+    rows, step0, minutes0 = [], 0, 0.0
+    for index, (run, found) in enumerate(zip(runs, snaps)):
+        last = None
+        for path in _progress(found, progress, desc=f"snapshots of run {index + 1}"):
+            snap = _checks.read_checkpoint(path, keys=("model", "step", "elapsed_s"))
+            key = (run["command"], int(snap["step"]))
+            if key in done:
+                psnrs = done[key]
+            else:
+                model.load_state_dict(snap["model"])
+                model.eval()
+                psnrs = {f"{s:g}": evaluate_denoiser(model, images, s, seed, names)["mean_psnr"] for s in sigmas}
+            last = snap
+            rows.append({"run": index, "command": run["command"], "step": int(snap["step"]),
+                         "total_step": step0 + int(snap["step"]),
+                         "minutes": minutes0 + float(snap["elapsed_s"]) / 60, "psnr": psnrs})
+        step0, minutes0 = step0 + int(last["step"]), minutes0 + float(last["elapsed_s"]) / 60
+    record = _record(command, device, dataset=dataset, images=len(images), seed=seed, sigmas=sigmas, runs=runs,
                      rows=rows)
-    _save("training_curve", record, results_dir, update_shipped)
+    _save(name, record, results_dir, update_shipped)
     return record
 
 
@@ -535,7 +561,9 @@ def _parser() -> argparse.ArgumentParser:
     common(sub.add_parser("published-dncnn", help="the DnCNN authors' weights under the book's protocol "
                           "(BSD68 and Set12, sigma 15 / 25 / 50) next to the paper's numbers"))
     sp = common(sub.add_parser("training-curve", help="test-set PSNR of every weight snapshot of a training run"))
-    sp.add_argument("run_dir", help="a run directory of nnimaging.train with snapshots/ (--snapshot-minutes)")
+    sp.add_argument("run_dirs", nargs="+", metavar="RUN_DIR",
+                    help="run directories of nnimaging.train with snapshots/ (--snapshot-minutes); several: one "
+                         "training in stages (each continued from the last with --init), in order")
     sp.add_argument("--dataset", default="bsd68", choices=["bsd68", "set12"])
     sp.add_argument("--sigmas", nargs="+", type=float, default=[15, 25, 50])
     sp.add_argument("--limit", type=int, default=None)
@@ -607,7 +635,7 @@ def _run(a, command: str) -> dict:
         run = published.protocol_check if a.experiment == "published-dncnn" else published.dncnn3_table
         return run(device=a.device, progress=not a.no_progress, **common)
     if a.experiment == "training-curve":
-        return training_curve(a.run_dir, a.dataset, a.sigmas, device=a.device, limit=a.limit,
+        return training_curve(a.run_dirs, a.dataset, a.sigmas, device=a.device, limit=a.limit,
                               progress=not a.no_progress, **common)
     if a.experiment == "denoise-table":
         return denoise_table(a.models, a.datasets, a.sigmas, device=a.device, limit=a.limit,

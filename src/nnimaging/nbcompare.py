@@ -6,7 +6,8 @@ float32 is not exact: the libraries pick their summation order from the processo
 its cache sizes and the number of threads, so another machine rounds the last bit differently.
 These rules decide when such a difference is one a reader cannot see:
 
-* **text** (printed output, ``text/plain``): every number may differ by at most one unit of its
+* **text** (printed output, ``text/plain``, and values glued into the prose with myst-nb's
+  ``glue``, which chapters round to the digits they state): every number may differ by at most one unit of its
   last printed digit (``0.0409`` against ``0.0410``); all other characters are identical. A number
   printed with more digits than the computation can keep (a rounding error such as ``3.0e-08``) is
   a bug of the chapter: it should state a bound instead.
@@ -46,7 +47,10 @@ PIXEL_SHARE = 0.005
 
 _PNG = re.compile(r"data:image/png;base64,([A-Za-z0-9+/]+=*)")
 _NUMBER = re.compile(r"(?<![\w.#/])([-+]?(?:\d+\.\d*|\.\d+|\d+)(?:[eE][-+]?\d+)?)")
-_TEXT_KINDS = ("stdout", "stderr", "text/plain", "text/markdown", "text/latex")
+GLUE_KIND = "application/papermill.record/text/plain"
+"""The MIME type of a number glued into the prose with ``myst_nb.glue`` (compared as text)."""
+
+_TEXT_KINDS = ("stdout", "stderr", "text/plain", "text/markdown", "text/latex", GLUE_KIND)
 
 
 def _unit(token: str) -> float:

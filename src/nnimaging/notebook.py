@@ -22,7 +22,7 @@ import random
 
 import numpy as np
 
-__all__ = ["setup", "show_source", "pin_cpu_kernels", "PORTABLE_CPU_ENV", "SEED"]
+__all__ = ["setup", "show_source", "glue", "pin_cpu_kernels", "PORTABLE_CPU_ENV", "SEED"]
 
 SEED = 0
 """The seed every chapter starts from."""
@@ -124,6 +124,36 @@ def setup(seed: int = SEED, threads: int = 1, figure_format: str = "svg") -> Non
     except ImportError:  # pragma: no cover - outside IPython
         return
     set_matplotlib_formats(figure_format, metadata={"Date": None}, bbox_inches="tight")
+
+
+GLUE_PREFIX = "application/papermill.record/"
+"""How myst-nb recognises a glued value among a cell's outputs."""
+
+
+def glue(name: str, value, digits: int = 4):
+    """State a computed number in the prose: ``{glue:text}`name:.2f``` in a markdown cell shows it.
+
+    The same output as ``myst_nb.glue(name, value, display=False)``, written without myst-nb so
+    that a chapter also runs where only this package is installed (Colab). Floats are rounded to
+    ``digits`` decimals first: the prose states fewer, and the stored output then reproduces on
+    other processors (``nnimaging.nbcompare`` compares it like printed text). Returns ``value``
+    (rounded), so a cell can glue and use a number in one line.
+    """
+    import numbers
+
+    from IPython.display import display
+
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"glue name must be a Python identifier (it is written in the prose), got {name!r}")
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (numbers.Number, str)):
+        raise TypeError(f"glue expects a number or a string, got {type(value).__name__}")
+    if isinstance(value, numbers.Integral):
+        value = int(value)
+    elif isinstance(value, numbers.Real):
+        value = round(float(value), digits)
+    display({GLUE_PREFIX + "text/plain": repr(value)}, raw=True,
+            metadata={"scrapbook": {"name": name, "mime_prefix": GLUE_PREFIX}})
+    return value
 
 
 def show_source(obj):

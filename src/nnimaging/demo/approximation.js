@@ -88,3 +88,67 @@ function rectSumResult(p) {
     ns: ns, errors: rectErrors, n_now: [p.n], err_now: [rectErrors[p.n - 1]]
   };
 }
+
+// ReLU networks as piecewise-linear approximators: hats of three ReLUs.
+var HAT_N_MAX = 50, HAT_FIT_FROM = 10;
+
+function relu(z) { return Math.max(z, 0); }
+
+function hatAt(x, left, center, right) {
+  var up = 1 / (center - left), down = 1 / (right - center);
+  return up * relu(x - left) - (up + down) * relu(x - center) + down * relu(x - right);
+}
+
+var HAT_TARGETS = {
+  "smooth": function (x) { return 0.6 * Math.sin(2 * Math.PI * x) + 0.3 * Math.sin(5 * Math.PI * x); },
+  "kink": function (x) { return 0.8 - 1.6 * Math.abs(x - 1 / Math.PI); },
+  "square root": function (x) { return 0.9 * Math.sqrt(Math.max(x, 0)) - 0.45; }
+};
+
+function hatSum(x, knots, values) {
+  var m = knots.length;
+  var edges = [2 * knots[0] - knots[1]].concat(knots, [2 * knots[m - 1] - knots[m - 2]]);
+  var out = lib.zeros(x.length);
+  for (var k = 0; k < m; k++) {
+    for (var i = 0; i < x.length; i++) out[i] += values[k] * hatAt(x[i], edges[k], edges[k + 1], edges[k + 2]);
+  }
+  return out;
+}
+
+function slopeOfFit(u, v) { // least-squares slope of v against u
+  var n = u.length, mu = 0, mv = 0, suv = 0, suu = 0;
+  for (var i = 0; i < n; i++) { mu += u[i] / n; mv += v[i] / n; }
+  for (var j = 0; j < n; j++) { suv += (u[j] - mu) * (v[j] - mv); suu += (u[j] - mu) * (u[j] - mu); }
+  return suv / suu;
+}
+
+var hatErrors = {}; // per target, the error curve does not depend on N: compute it once
+
+function hatSumResult(p) {
+  var f = HAT_TARGETS[p.target];
+  if (!f) throw new Error("unknown target " + p.target);
+  var x = lib.linspace(0, 1, 1001), target = x.map(f);
+  var ns = lib.range(HAT_N_MAX - 1).map(function (i) { return i + 2; });
+  if (!hatErrors[p.target]) {
+    hatErrors[p.target] = ns.map(function (k) {
+      var kn = lib.linspace(0, 1, k);
+      return maxError(hatSum(x, kn, kn.map(f)), target);
+    });
+  }
+  var errors = hatErrors[p.target];
+  var knots = lib.linspace(0, 1, p.n), values = knots.map(f);
+  var approx = hatSum(x, knots, values);
+  var logN = ns.map(Math.log10), logErr = errors.map(Math.log10);
+  var last = ns.length - 1;
+  var fitU = [], fitV = [];
+  for (var i = 0; i < ns.length; i++) {
+    if (ns[i] >= HAT_FIT_FROM) { fitU.push(Math.log(ns[i])); fitV.push(Math.log(errors[i])); }
+  }
+  return {
+    x: x, n: p.n, units: 3 * p.n, target: target, approx: approx, err: maxError(approx, target),
+    knots: knots, values: values, log_n: logN, log_err: logErr,
+    ref: logN.map(function (v) { return logErr[last] - 2 * (v - logN[last]); }),
+    slope: slopeOfFit(fitU, fitV),
+    log_n_now: [logN[p.n - 2]], log_err_now: [logErr[p.n - 2]]
+  };
+}

@@ -1,0 +1,69 @@
+"""Shared by the browser tests: a demo's JavaScript twin against its Python compute function.
+
+``tests/test_site.py`` runs it on the built book's pages, ``tests/test_twins.py`` on a blank page
+(no build). Both set the controls through the page's runtime (``runtime.js``), read what the twin
+computed, and compare it with ``demo(**params)`` to 1e-6.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+TOLERANCE = 1e-6
+"""Relative and absolute tolerance of a twin's numbers against Python's."""
+
+# Moves every control of the i-th demo on the page to a random position (a seeded linear
+# congruential generator, so a failure names a seed that reproduces it), redraws, returns the values.
+RANDOM_POSITIONS_JS = """([i, seed]) => {
+    const d = document.querySelectorAll('div.nnimaging-demo')[i].nnimaging;
+    let s = seed;
+    d.spec.controls.forEach((c, k) => { s = (s * 9301 + 49297) % 233280;
+        d.index[k] = Math.floor(s / 233280 * c.values.length); });
+    d.update();
+    return d.params();
+}"""
+
+RESULT_JS = "i => document.querySelectorAll('div.nnimaging-demo')[i].nnimaging.result"
+
+
+def need_playwright():
+    """Skip where Playwright is not installed, except in CI, where that is a failure."""
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError as err:
+        message = f"playwright is not installed ({err}): pip install -r requirements-dev.txt"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+def assert_same(browser_value, python_value, where):
+    """One entry of a twin's result equals Python's: strings exactly, numbers to 1e-6 (null = NaN)."""
+    if isinstance(python_value, str):
+        assert browser_value == python_value, where
+        return
+    expected = np.asarray(python_value, dtype=float)
+    got = np.asarray([np.nan if v is None else v for v in np.ravel(browser_value)], dtype=float)
+    np.testing.assert_allclose(got.reshape(expected.shape), expected, rtol=TOLERANCE,
+                               atol=TOLERANCE, err_msg=where)
+
+
+def assert_result_matches(result: dict, demo, params: dict) -> None:
+    """The twin's ``result`` at ``params`` has Python's keys and numbers."""
+    expected = demo(**params)
+    assert set(result) == set(expected), (demo.name, params, set(result) ^ set(expected))
+    for key, value in expected.items():
+        assert_same(result[key], value, f"{demo.name} {params} {key}")
+
+
+def check_twin_at_random_positions(page, index: int, demo, seed: int) -> dict:
+    """Set the page's ``index``-th demo to seeded random positions and compare with Python.
+
+    Returns the control values it compared at.
+    """
+    params = page.evaluate(RANDOM_POSITIONS_JS, [index, seed])
+    assert_result_matches(page.evaluate(RESULT_JS, index), demo, params)
+    return params
