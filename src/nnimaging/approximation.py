@@ -478,13 +478,14 @@ def plot_sawtooths(ks, units_deep, units_shallow, pieces):
     """
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, 2, figsize=(7.6, 3.0))
+    fig, axes = plt.subplots(1, 2, figsize=(7.6, 3.3))
     x = np.linspace(0, 1, 2 ** 10 + 1)
     for k in ks:
         axes[0].plot(x, sawtooth(x, k), label=f"k = {k}", linewidth=1.2)
     axes[0].set_xlabel("x")
     axes[0].set_title("tent map composed k times")
-    axes[0].legend(fontsize=7, loc="lower right", ncol=2)
+    axes[0].legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=len(ks),
+                   frameon=False)
     axes[1].semilogy(units_deep, pieces, "o-", label="deep: 2 ReLUs per layer")
     axes[1].semilogy(units_shallow, pieces, "s--", label="one hidden layer")
     axes[1].set_xlabel("ReLU units")
