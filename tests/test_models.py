@@ -383,3 +383,18 @@ def test_autoencoder_training_halves_the_reconstruction_error(source):
     assert after < before / 2
     # and better than the best image that ignores its input, the mean image
     assert after < F.mse_loss(images.mean(0, keepdim=True).expand_as(images), images).item()
+
+
+def test_training_stages_follow_the_init_chain_oldest_first():
+    first = {"steps": 100, "batch_size": 16, "elapsed_s": 60.0, "command": "a"}
+    second = {"steps": 50, "batch_size": 16, "elapsed_s": 30.0, "command": "b",
+              "init": {"from": "x.pt", "sha256": "0" * 64, "training": first}}
+    third = {"steps": 10, "batch_size": 8, "elapsed_s": 5.0, "command": "c",
+             "init": {"from": "y.pt", "sha256": "1" * 64, "training": second}}
+    stages = models.training_stages({"name": "m", "training": third})
+    assert [s["command"] for s in stages] == ["a", "b", "c"]
+    assert all("init" not in s for s in stages)
+    assert sum(s["steps"] for s in stages) == 160
+    assert models.training_stages({"training": first}) == [first]
+    with pytest.raises(ValueError, match="'training' record"):
+        models.training_stages({"name": "m"})

@@ -687,6 +687,22 @@ def load_pretrained(name: str, weights_dir=None) -> Denoiser:
     return model
 
 
+def training_stages(entry: dict) -> list[dict]:
+    """How a model was trained, stage by stage, oldest first (a manifest entry, or ``model.pretrained``).
+
+    A run started from other weights (``python -m nnimaging.train --init``) records them and their
+    own training under ``training["init"]``; this follows that chain. Each stage is a training
+    record without its ``init``: ``steps``, ``batch_size``, ``elapsed_s``, ``command`` ...
+    """
+    if not isinstance(entry, dict) or not isinstance(entry.get("training"), dict):
+        raise ValueError("expected a manifest entry with a 'training' record (model.pretrained or models.available())")
+    stages, record = [], entry["training"]
+    while record:
+        stages.append({k: v for k, v in record.items() if k != "init"})
+        record = (record.get("init") or {}).get("training")
+    return stages[::-1]
+
+
 def load_run(run_dir) -> Denoiser:
     """Load the final weights of a training run folder of :mod:`nnimaging.train`, verified.
 
