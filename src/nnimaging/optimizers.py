@@ -87,8 +87,8 @@ def adam_step(theta, m, v, grad, step: int, lr: float, betas=(0.9, 0.999), eps: 
         raise ValueError(f"eps must be a number >= 0, got {eps!r}")
     m = beta1 * np.asarray(m, dtype=float) + (1 - beta1) * grad          # mean of g
     v = beta2 * np.asarray(v, dtype=float) + (1 - beta2) * grad * grad   # mean of g²
-    m_hat = m / (1 - beta1**step)            # bias correction: m and v start at 0
-    v_hat = v / (1 - beta2**step)
+    m_hat = m / (1 - math.prod([beta1] * step))   # bias correction 1 - β₁ᵗ: m and v start at 0
+    v_hat = v / (1 - math.prod([beta2] * step))   # (βᵗ as a product: the same float in JavaScript)
     return theta - lr * m_hat / (np.sqrt(v_hat) + eps), m, v
 
 
@@ -201,12 +201,13 @@ _JS = "optimizers.js"
 
 SURFACES = ("narrow valley", "Rosenbrock")
 METHOD_LABELS = {"gradient descent": "gd", "momentum": "momentum", "Adam": "adam"}
-DEMO_STEPS = 100
+DEMO_STEPS = 200
 DEMO_START = (-1.5, 2.5)              # both surfaces: the same start ...
 VALLEY_CENTER = (1.0, 1.0)            # ... and the same minimum, at (1, 1)
 VALLEY_CURVATURES = (1.0, 10.0)       # the valley of the gradient-descent demo, moved
 VALLEY_LEVELS = (0.1, 0.4, 1.0, 2.0, 4.0, 7.0, 11.0, 16.0)
-ROSENBROCK_LEVELS = (0.1, 0.5, 2.0, 6.0, 15.0, 40.0, 100.0, 250.0)
+ROSENBROCK_B = 10.0                   # a gentler valley than the classic b = 100
+ROSENBROCK_LEVELS = (0.05, 0.3, 1.0, 2.5, 5.0, 10.0, 20.0, 40.0)
 DEMO_BOUND = 4.0                      # a run stops after its first iterate with |theta_i| > 4
 LOSS_FLOOR, LOSS_CEILING = 1e-12, 1e12  # losses are drawn as log10 of L clipped to these
 ADAM_BETA2, ADAM_EPS = 0.999, 1e-8
@@ -215,7 +216,8 @@ ADAM_BETA2, ADAM_EPS = 0.999, 1e-8
 def _surface(surface: str):
     """Loss and gradient of one demo surface, both minimal (0) at (1, 1)."""
     if surface == "Rosenbrock":
-        return rosenbrock, rosenbrock_gradient
+        return (lambda th: rosenbrock(th, 1.0, ROSENBROCK_B),
+                lambda th: rosenbrock_gradient(th, 1.0, ROSENBROCK_B))
     lam, center = np.array(VALLEY_CURVATURES), np.array(VALLEY_CENTER)
     return (lambda th: quadratic_loss(th - center, lam),
             lambda th: quadratic_gradient(th - center, lam))
@@ -225,11 +227,11 @@ def _contours(surface: str, n: int = 73):
     """Level sets ``L = c`` as one polyline, NaN between curves (closed forms, no contouring)."""
     t = np.linspace(0.0, 2.0 * np.pi, n)
     xs, ys = [], []
-    if surface == "Rosenbrock":       # x = 1 - √c cos t, then (y - x²)² = c sin²t / 100
+    if surface == "Rosenbrock":       # x = 1 - √c cos t, then (y - x²)² = c sin²t / b
         for c in ROSENBROCK_LEVELS:
             x = 1.0 - math.sqrt(c) * np.cos(t)
             xs += list(x) + [np.nan]
-            ys += list(x * x + math.sqrt(c / 100.0) * np.sin(t)) + [np.nan]
+            ys += list(x * x + math.sqrt(c / ROSENBROCK_B) * np.sin(t)) + [np.nan]
     else:                             # ellipses around (1, 1)
         for c in VALLEY_LEVELS:
             xs += list(VALLEY_CENTER[0] + math.sqrt(2 * c / VALLEY_CURVATURES[0]) * np.cos(t)) + [np.nan]
@@ -287,7 +289,7 @@ def optimizer_paths_demo() -> Demo:
                xlim=(0, DEMO_STEPS), ylim=(-12.5, 3.5))],
         alt="Left: contour lines of a loss surface (a straight valley ten times steeper across than "
             "along, or Rosenbrock's curved banana-shaped valley), its minimum at (1, 1) marked with "
-            "a black dot, and the path of 100 steps of the chosen optimizer from the start point "
+            "a black dot, and the path of 200 steps of the chosen optimizer from the start point "
             "(-1.5, 2.5). Right: the base-10 logarithm of the loss at every step. Gradient descent "
             "crawls along the valley floor, momentum gets there in fewer steps but overshoots and "
             "spirals when mu is large, and Adam takes steps of about the learning rate in every "
