@@ -267,3 +267,10 @@ def test_plot_training_curve_draws_psnr_against_minutes_and_the_reference_lines(
         denoising.plot_training_curve(record, 50)
     with pytest.raises(ValueError, match="lacks the keys"):
         denoising.plot_training_curve({"rows": []})
+    staged = {"dataset": "bsd68", "rows": [dict(r, run=0) for r in record["rows"]]
+              + [{"run": 1, "step": 200, "minutes": 24.0, "psnr": {"25": 28.6}}]}
+    fig = denoising.plot_training_curve(staged, 25)
+    curve, restart = fig.axes[0].lines
+    assert list(restart.get_xdata()) == [16.0, 16.0], "a dotted line where the second run starts"
+    assert restart.get_label() == "next run starts (--init)"
+    plt.close(fig)

@@ -346,7 +346,9 @@ def plot_training_curve(record: Mapping, sigma: float = 25.0, references: Mappin
     Parameters
     ----------
     record : mapping
-        ``results.load("training_curve")``: rows of ``step``, ``minutes`` and ``psnr`` by sigma.
+        ``results.load("training_curve")``: rows of ``step``, ``minutes`` and ``psnr`` by sigma
+        (and ``run``, the index of the run in a training of several: a dotted line marks where
+        each later run starts).
     sigma : float
         Which noise level to draw (one of the record's ``sigmas``).
     references : mapping of str to float, optional
@@ -364,6 +366,10 @@ def plot_training_curve(record: Mapping, sigma: float = 25.0, references: Mappin
     psnr = np.array([r["psnr"][key] for r in record["rows"]], float)
     fig, ax = plt.subplots(figsize=(6.0, 3.4))
     ax.plot(minutes, psnr, marker="o", ms=4, label=label)
+    rows = record["rows"]
+    restarts = [rows[k - 1]["minutes"] for k in range(1, len(rows)) if rows[k].get("run", 0) != rows[k - 1].get("run", 0)]
+    for k, at in enumerate(restarts):  # a later run continued from the weights of the one before (--init)
+        ax.axvline(at, color="#888888", ls=":", lw=1.0, label="next run starts (--init)" if k == 0 else None)
     styles = ["--", ":", "-.", (0, (5, 1))]
     for (name, value), style in zip((references or {}).items(), styles * 4):
         ax.axhline(float(value), color="#444444", ls=style, lw=1.2, label=f"{name}: {float(value):.2f} dB")
