@@ -136,8 +136,8 @@ def glue(name: str, value, digits: int = 4):
     The same output as ``myst_nb.glue(name, value, display=False)``, written without myst-nb so
     that a chapter also runs where only this package is installed (Colab). Floats are rounded to
     ``digits`` decimals first: the prose states fewer, and the stored output then reproduces on
-    other processors (``nnimaging.nbcompare`` compares it like printed text). Returns ``value``
-    (rounded), so a cell can glue and use a number in one line.
+    other processors (``nnimaging.nbcompare`` compares it like printed text). Returns nothing, so
+    a glue call may end a cell without adding the value as the cell's result.
     """
     import numbers
 
@@ -153,7 +153,6 @@ def glue(name: str, value, digits: int = 4):
         value = round(float(value), digits)
     display({GLUE_PREFIX + "text/plain": repr(value)}, raw=True,
             metadata={"scrapbook": {"name": name, "mime_prefix": GLUE_PREFIX}})
-    return value
 
 
 def show_source(obj):
