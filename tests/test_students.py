@@ -13,16 +13,18 @@ generator keeps, in the chapter's order: about a minute of CPU for all chapters.
 from __future__ import annotations
 
 import json
-import os
 import time
 from pathlib import Path
 
+import matplotlib
 import pytest
 
-os.environ.setdefault("MPLBACKEND", "Agg")
+from nnimaging import students
+from nnimaging.students import MARKER, Task, split_cell
 
-from nnimaging import students  # noqa: E402
-from nnimaging.students import MARKER, Task, split_cell  # noqa: E402
+# The exercises run in this process: no window. matplotlib.use, not MPLBACKEND: an environment
+# variable set here would reach every kernel nbval starts later and take their figures away.
+matplotlib.use("Agg")
 
 ROOT = Path(__file__).resolve().parents[1]
 
