@@ -281,3 +281,15 @@ def test_demos_serialise_and_render_to_html(name):
     json.dumps(spec, allow_nan=False)
     html = demo.to_html()
     assert f'data-demo="{name}"' in html
+
+
+def test_ellipse_contours_are_level_sets_of_the_quadratic_loss_around_a_center():
+    from nnimaging.autodiff import ellipse_contours, quadratic_loss
+
+    lam = (1.0, 10.0)
+    for center in (None, (1.0, 1.0)):
+        x, y = ellipse_contours(lam, (0.5, 2.0), n=9, center=center)
+        assert x.shape == y.shape == (2 * 10,) and np.isnan(x[9]) and np.isnan(y[19])
+        c = np.zeros(2) if center is None else np.array(center)
+        points = np.stack([x, y], axis=-1)[~np.isnan(x)] - c
+        np.testing.assert_allclose(quadratic_loss(points, np.array(lam)), [0.5] * 9 + [2.0] * 9, rtol=1e-12)

@@ -27,6 +27,7 @@ __all__ = [
     "UsageError",
     "positive_int",
     "positive_number",
+    "vector",
     "non_negative_number",
     "image_values",
     "inside",
@@ -56,6 +57,14 @@ def positive_int(name: str, value, minimum: int = 1) -> int:
             or int(value) != value or value < minimum:
         raise UsageError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return int(value)
+
+
+def vector(name: str, value) -> np.ndarray:
+    """``value`` as a non-empty 1-D float array, or :class:`UsageError` naming its shape."""
+    arr = np.asarray(value, dtype=float)
+    if arr.ndim != 1 or arr.size == 0:
+        raise UsageError(f"{name} must be a non-empty 1-D array, got shape {arr.shape}")
+    return arr
 
 
 def positive_number(name: str, value) -> float:

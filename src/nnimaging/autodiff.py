@@ -30,10 +30,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import _checks
 from .demo import Demo, HLine, JsTwin, Line, Panel, Points, Slider, Text, register
 
 __all__ = [
-    "quadratic_loss", "quadratic_gradient", "gradient_descent", "critical_learning_rate",
+    "quadratic_loss", "quadratic_gradient", "ellipse_contours", "gradient_descent", "critical_learning_rate",
     "finite_difference", "numerical_gradient",
     "Value", "log_forward", "log_backward", "square_forward", "square_backward", "log_square",
     "Multiply", "LinearFunction", "ReLUFunction", "Linear", "ReLU",
@@ -42,13 +43,6 @@ __all__ = [
 
 
 # --------------------------------------------------------------------------- gradient descent
-def _as_vector(name: str, value) -> np.ndarray:
-    arr = np.asarray(value, dtype=float)
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {arr.shape}")
-    return arr
-
-
 def quadratic_loss(theta, curvatures) -> np.ndarray:
     """The quadratic bowl ``L(theta) = 1/2 * sum_i curvatures[i] * theta[i]**2``.
 
@@ -63,7 +57,7 @@ def quadratic_loss(theta, curvatures) -> np.ndarray:
     -------
     float array of shape ``theta.shape[:-1]``
     """
-    lam = _as_vector("curvatures", curvatures)
+    lam = _checks.vector("curvatures", curvatures)
     theta = np.asarray(theta, dtype=float)
     if theta.shape[-1:] != lam.shape:
         raise ValueError(f"theta must end in a dimension of size {lam.size} (one per curvature), "
@@ -73,7 +67,7 @@ def quadratic_loss(theta, curvatures) -> np.ndarray:
 
 def quadratic_gradient(theta, curvatures) -> np.ndarray:
     """Gradient of :func:`quadratic_loss`: ``curvatures * theta``, same shape as ``theta``."""
-    lam = _as_vector("curvatures", curvatures)
+    lam = _checks.vector("curvatures", curvatures)
     theta = np.asarray(theta, dtype=float)
     if theta.shape[-1:] != lam.shape:
         raise ValueError(f"theta must end in a dimension of size {lam.size} (one per curvature), "
@@ -101,7 +95,7 @@ def gradient_descent(grad: Callable[[np.ndarray], np.ndarray], theta0, lr: float
     (steps + 1, D) float64 array
         The iterates, starting with ``theta0``. Divergent runs may contain ``inf`` or ``nan``.
     """
-    theta = _as_vector("theta0", theta0).copy()
+    theta = _checks.vector("theta0", theta0).copy()
     if not lr > 0:
         raise ValueError(f"lr must be > 0, got {lr}")
     if int(steps) != steps or steps < 0:
@@ -120,7 +114,7 @@ def critical_learning_rate(curvatures) -> float:
     Along axis ``i`` one step multiplies ``theta[i]`` by ``1 - lr * curvatures[i]``; the iterates
     shrink on every axis exactly when all these factors have magnitude below 1.
     """
-    lam = _as_vector("curvatures", curvatures)
+    lam = _checks.vector("curvatures", curvatures)
     if np.any(lam <= 0):
         raise ValueError(f"curvatures must be positive, got {lam.tolist()}")
     return float(2.0 / lam.max())
@@ -343,13 +337,17 @@ GD_LEVELS = (0.125, 0.5, 1.125, 2.0, 3.125, 4.5, 6.125)   # contour levels, semi
 LOSS_FLOOR = 1e-12    # losses are plotted as log10(max(L, LOSS_FLOOR))
 
 
-def _contours(curvatures, levels, n: int = 97):
-    """Ellipses ``L(theta) = c`` as one polyline, NaN between ellipses."""
+def ellipse_contours(curvatures, levels, n: int = 97, center=None):
+    """Level sets ``L(theta - center) = c`` of the quadratic loss as one polyline, NaN between ellipses."""
     t = np.linspace(0.0, 2.0 * np.pi, n)
     xs, ys = [], []
     for c in levels:
-        xs += list(math.sqrt(2.0 * c / curvatures[0]) * np.cos(t)) + [np.nan]
-        ys += list(math.sqrt(2.0 * c / curvatures[1]) * np.sin(t)) + [np.nan]
+        x = math.sqrt(2.0 * c / curvatures[0]) * np.cos(t)
+        y = math.sqrt(2.0 * c / curvatures[1]) * np.sin(t)
+        if center is not None:
+            x, y = center[0] + x, center[1] + y
+        xs += list(x) + [np.nan]
+        ys += list(y) + [np.nan]
     return np.array(xs), np.array(ys)
 
 
@@ -364,7 +362,7 @@ def _gradient_descent_result(log10_lr: float, start_angle: float) -> dict:
         path = path[: outside[0] + 1]
     loss = quadratic_loss(path, lam)
     rho = float(np.max(np.abs(1.0 - lr * lam)))
-    cx, cy = _contours(lam, GD_LEVELS)
+    cx, cy = ellipse_contours(lam, GD_LEVELS)
     return {
         "lr": lr, "rho": rho, "lr_max": critical_learning_rate(lam),
         "status": "diverges" if rho >= 1 else "converges",

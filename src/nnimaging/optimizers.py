@@ -19,7 +19,8 @@ from typing import Callable
 
 import numpy as np
 
-from .autodiff import quadratic_gradient, quadratic_loss
+from . import _checks
+from .autodiff import ellipse_contours, quadratic_gradient, quadratic_loss
 from .demo import Choice, Demo, JsTwin, Line, Panel, Points, Slider, Text, register
 
 __all__ = [
@@ -32,23 +33,11 @@ METHODS = ("gd", "momentum", "adam")
 
 
 # --------------------------------------------------------------------------- input checks
-def _vector(name: str, value) -> np.ndarray:
-    arr = np.asarray(value, dtype=float)
-    if arr.ndim != 1 or arr.size == 0:
-        raise ValueError(f"{name} must be a non-empty 1-D array, got shape {arr.shape}")
-    return arr
-
-
 def _same_shape(theta: np.ndarray, **others) -> None:
     for name, value in others.items():
         if np.shape(value) != theta.shape:
             raise ValueError(f"{name} must have the shape of theta {theta.shape}, "
                              f"got {np.shape(value)}")
-
-
-def _check_lr(lr) -> None:
-    if not (isinstance(lr, (int, float, np.floating)) and lr > 0 and math.isfinite(lr)):
-        raise ValueError(f"lr must be a finite number > 0, got {lr!r}")
 
 
 def _check_unit(name: str, value) -> None:
@@ -63,9 +52,9 @@ def momentum_step(theta, velocity, grad, lr: float, momentum: float):
     ``theta``, ``velocity`` (zeros before the first step) and ``grad`` are arrays of one shape;
     returns the new ``(theta, velocity)``. ``momentum = 0`` is plain gradient descent.
     """
-    theta = _vector("theta", theta)
+    theta = _checks.vector("theta", theta)
     _same_shape(theta, velocity=velocity, grad=grad)
-    _check_lr(lr)
+    _checks.positive_number("lr", lr)
     _check_unit("momentum", momentum)
     velocity = momentum * np.asarray(velocity, dtype=float) + grad   # running sum of gradients
     return theta - lr * velocity, velocity
@@ -77,9 +66,9 @@ def adam_step(theta, m, v, grad, step: int, lr: float, betas=(0.9, 0.999), eps: 
     ``m`` and ``v`` (zeros before the first step) are running means of the gradient and of its
     square; ``step`` counts from 1. Returns the new ``(theta, m, v)``.
     """
-    theta = _vector("theta", theta)
+    theta = _checks.vector("theta", theta)
     _same_shape(theta, m=m, v=v, grad=grad)
-    _check_lr(lr)
+    _checks.positive_number("lr", lr)
     beta1, beta2 = _check_betas(betas)
     if isinstance(step, bool) or not isinstance(step, (int, np.integer)) or step < 1:
         raise ValueError(f"step must be an integer >= 1 (the first step is 1), got {step!r}")
@@ -129,14 +118,14 @@ def optimize(grad: Callable[[np.ndarray], np.ndarray], theta0, method: str, lr: 
     (K + 1, D) float64 array
         The iterates, starting with ``theta0``; ``K = steps`` unless the run left ``bound``.
     """
-    theta = _vector("theta0", theta0).copy()
+    theta = _checks.vector("theta0", theta0).copy()
     if method not in METHODS:
         raise ValueError(f"method must be one of {METHODS}, got {method!r}")
     if isinstance(steps, bool) or int(steps) != steps or steps < 0:
         raise ValueError(f"steps must be an integer >= 0, got {steps!r}")
     if bound is not None and not bound > 0:
         raise ValueError(f"bound must be > 0 or None, got {bound!r}")
-    _check_lr(lr)
+    _checks.positive_number("lr", lr)
     first = np.zeros_like(theta)                 # velocity, or Adam's m
     second = np.zeros_like(theta)                # Adam's v
     path = [theta.copy()]
@@ -188,7 +177,7 @@ def momentum_rate(lr: float, curvature: float, momentum: float) -> float:
     ``[[1 + mu - lr*lam, -mu], [1, 0]]`` at every step; the result is the largest magnitude of its
     eigenvalues (the iterates shrink like ``rate**k``; ``rate >= 1`` means no convergence).
     """
-    _check_lr(lr)
+    _checks.positive_number("lr", lr)
     _check_unit("momentum", momentum)
     if not (isinstance(curvature, (int, float, np.floating)) and curvature > 0):
         raise ValueError(f"curvature must be a number > 0, got {curvature!r}")
@@ -232,11 +221,8 @@ def _contours(surface: str, n: int = 73):
             x = 1.0 - math.sqrt(c) * np.cos(t)
             xs += list(x) + [np.nan]
             ys += list(x * x + math.sqrt(c / ROSENBROCK_B) * np.sin(t)) + [np.nan]
-    else:                             # ellipses around (1, 1)
-        for c in VALLEY_LEVELS:
-            xs += list(VALLEY_CENTER[0] + math.sqrt(2 * c / VALLEY_CURVATURES[0]) * np.cos(t)) + [np.nan]
-            ys += list(VALLEY_CENTER[1] + math.sqrt(2 * c / VALLEY_CURVATURES[1]) * np.sin(t)) + [np.nan]
-    return np.array(xs), np.array(ys)
+        return np.array(xs), np.array(ys)
+    return ellipse_contours(VALLEY_CURVATURES, VALLEY_LEVELS, n, center=VALLEY_CENTER)  # around (1, 1)
 
 
 def demo_learning_rate(log10_lr: float) -> float:
