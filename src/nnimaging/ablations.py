@@ -32,7 +32,9 @@ from pathlib import Path
 import numpy as np
 
 from . import models, results
+from .data import load_images
 from .evaluate import evaluate_denoiser
+from .train import train
 
 __all__ = ["STUDIES", "COMMON", "CLOSE_DB", "EXTRA_SEEDS", "run", "table", "differences"]
 
@@ -132,16 +134,13 @@ def _train_config(study: dict, arm: dict, seed: int, out: Path, device: str, pro
 def _arm_result(study: dict, arm: dict, seed: int, common: dict, runs_dir, images, names, device, progress,
                 command) -> dict:
     """Train one arm with one seed (or reuse its finished run) and test it."""
-    from .train import train  # train imports this package's evaluate and models; deferred to keep imports light
-
     out = _run_dir(runs_dir, study, arm, seed, common)
-    entry_path = out / "manifest_entry.json"
-    if not entry_path.is_file():
+    if not (out / "manifest_entry.json").is_file():
         summary = train(_train_config(study, arm, seed, out, device, progress, command, common))
         if not summary["completed"]:
             raise RuntimeError(f"ablation run {out} stopped early; run the experiment again to resume it")
-    entry = json.loads(entry_path.read_text(encoding="utf-8"))
     model = models.load_run(out).to(device)
+    entry = model.pretrained                          # the run's manifest entry, read once by load_run
     psnr, noisy = {}, {}
     for s in study["test_sigmas"]:
         res = evaluate_denoiser(model, images, s, 0, names)
@@ -198,8 +197,6 @@ def run(
         its question, training and test levels, pairs and ``arms``: a list of per-seed results
         (``seed``, ``steps``, ``seconds``, ``parameters``, ``psnr`` and ``noisy_psnr`` by level).
     """
-    from .data import load_images
-
     names_wanted = list(STUDIES) if studies is None else list(studies)
     unknown = [s for s in names_wanted if s not in STUDIES]
     if unknown:
