@@ -1,11 +1,6 @@
 """Facts about the chapter-4 convolution helpers, checked against PyTorch and closed forms."""
 
 import itertools
-import json
-
-import matplotlib
-
-matplotlib.use("Agg")
 
 import numpy as np
 import pytest
@@ -14,7 +9,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from nnimaging import conv
-from nnimaging.demo import MAX_FRAMES
 
 
 def _t(a):
@@ -249,48 +243,6 @@ def test_upsample_equals_torch_interpolate(rng):
                           align_corners=False)[0])
 
 
-def test_batch_norm_matches_nn_batchnorm2d_in_training_and_evaluation(rng):
-    layer = nn.BatchNorm2d(3, dtype=torch.float64)
-    gamma, beta = rng.normal(size=3), rng.normal(size=3)
-    with torch.no_grad():
-        layer.weight.copy_(_t(gamma))
-        layer.bias.copy_(_t(beta))
-    rmean, rvar = np.zeros(3), np.ones(3)
-    for _ in range(3):  # training: batch statistics, running estimates updated
-        x = rng.normal(loc=2.0, scale=3.0, size=(4, 3, 5, 5))
-        y, rmean, rvar = conv.batch_norm(x, gamma, beta, running_mean=rmean, running_var=rvar)
-        layer.train()
-        torch.testing.assert_close(_t(y), layer(_t(x)).detach())
-        torch.testing.assert_close(_t(rmean), layer.running_mean)
-        torch.testing.assert_close(_t(rvar), layer.running_var)
-    x = rng.normal(size=(2, 3, 4, 4))  # evaluation: the running estimates
-    y, m2, v2 = conv.batch_norm(x, gamma, beta, running_mean=rmean, running_var=rvar,
-                                training=False)
-    layer.eval()
-    torch.testing.assert_close(_t(y), layer(_t(x)).detach())
-    np.testing.assert_array_equal(m2, rmean)
-    # in training mode every channel of the output has mean beta and std ~gamma
-    y, _, _ = conv.batch_norm(x, gamma, beta)
-    np.testing.assert_allclose(y.mean(axis=(0, 2, 3)), beta, atol=1e-12)
-    np.testing.assert_allclose(y.std(axis=(0, 2, 3)), np.abs(gamma), rtol=1e-3)
-
-
-def test_batch_norm_cancels_a_convolution_bias(rng):
-    x = rng.normal(size=(4, 2, 6, 6))
-    w, b = rng.normal(size=(3, 2, 3, 3)), rng.normal(size=3)
-    with_bias = np.stack([conv.conv2d(xi, w, b) for xi in x])
-    without = np.stack([conv.conv2d(xi, w) for xi in x])
-    np.testing.assert_allclose(conv.batch_norm(with_bias)[0], conv.batch_norm(without)[0],
-                               atol=1e-10)
-
-
-def test_batch_norm_checks_shapes():
-    with pytest.raises(ValueError, match="4-D"):
-        conv.batch_norm(np.zeros((3, 4, 4)))
-    with pytest.raises(ValueError, match="gamma"):
-        conv.batch_norm(np.zeros((2, 3, 4, 4)), gamma=np.ones(2))
-
-
 # ------------------------------------------------------------------ torch modules
 def test_a_fully_connected_layer_is_a_convolution_whose_kernel_covers_the_input():
     torch.manual_seed(0)
@@ -305,20 +257,6 @@ def test_a_fully_connected_layer_is_a_convolution_whose_kernel_covers_the_input(
     torch.testing.assert_close(out[0, :, 0, 0], linear(big[:, :, :4, :5].flatten(1))[0])
     with pytest.raises(ValueError, match="values"):
         conv.linear_as_conv(linear, (3, 4, 4))
-
-
-def test_residual_block_keeps_the_shape_and_is_the_identity_when_its_branch_is_zero():
-    torch.manual_seed(0)
-    block = conv.ResidualBlock(4)
-    assert sum(p.numel() for p in block.parameters()) == 2 * 4 * 4 * 9 + 2 * 2 * 4
-    x = torch.rand(2, 4, 8, 8)  # non-negative, like the output of a ReLU
-    assert block(x).shape == x.shape
-    with torch.no_grad():
-        block.residual[-1].weight.zero_()  # last batch norm's scale: the branch outputs beta=0
-    block.eval()
-    torch.testing.assert_close(block(x), x)
-    with pytest.raises(ValueError, match="odd"):
-        conv.ResidualBlock(4, kernel=2)
 
 
 # ------------------------------------------------------------------ receptive fields
@@ -379,143 +317,3 @@ def test_empirical_receptive_field_from_autograd_equals_the_rule(stack):
     assert (h, w) == (predicted, predicted)
     assert all(p.grad is None for p in model.parameters())  # the model is left untouched
     assert grad.shape == (2 * predicted + 9,) * 2
-
-
-# ------------------------------------------------------------------ step-throughs and demos
-def test_conv_step_fills_cells_in_raster_order_with_torch_values():
-    x, k = np.array(conv.CONV_DEMO_INPUT, float), np.array(conv.CONV_DEMO_KERNEL, float)
-    for p, s in itertools.product((0, 1, 2), (1, 2, 3)):
-        ref = F.conv2d(_t(x)[None, None], _t(k)[None, None], stride=s, padding=p)[0, 0].numpy()
-        for step in range(1, ref.size + 2):
-            r = conv.conv_step(x, k, s, p, step)
-            n = min(step, ref.size)
-            filled = ~np.isnan(r["output"])
-            assert filled.sum() == n and filled.ravel()[:n].all()
-            np.testing.assert_allclose(r["output"][filled], ref[filled])
-            assert r["current"].sum() == 1 and r["output"][r["current"]][0] == r["value"]
-            assert r["window"].sum() == k.size
-            padded = np.nan_to_num(r["input"])           # the padding is NaN (drawn blank)
-            assert r["products"].sum() == r["value"] == padded[r["window"]] @ k.ravel()
-            assert r["input"].shape == (6 + 2 * p,) * 2 and np.isnan(r["input"]).sum() == (
-                (6 + 2 * p) ** 2 - 36)
-
-
-def test_pool_step_matches_torch_pooling_and_weights_sum_to_one():
-    x = np.array(conv.POOL_DEMO_INPUT, float)
-    for kind, w, s in itertools.product(conv.POOL_KINDS, (2, 3), (1, 2)):
-        full = conv.pool2d(x, w, s, kind)
-        if kind == "max":
-            torch.testing.assert_close(_t(full), F.max_pool2d(_t(x)[None], w, s)[0])
-        for step in (1, 3, full.size):
-            r = conv.pool_step(x, kind, w, s, step)
-            filled = ~np.isnan(r["output"])
-            assert filled.sum() == step
-            np.testing.assert_allclose(r["output"][filled], full[filled])
-            assert r["weights"].sum() == pytest.approx(1.0)
-            assert r["value"] == pytest.approx(float(r["input"][r["window"]] @
-                                                     r["weights"].ravel()))
-
-
-def test_conv_transpose_step_accumulates_stamps_and_ends_at_torch_result():
-    x = np.array([[1.0, 2.0], [3.0, 4.0]])
-    for k, s in itertools.product((2, 3), (1, 2)):
-        kernel = np.ones((k, k))
-        ref = F.conv_transpose2d(_t(x)[None, None], _t(kernel)[None, None], stride=s)[0, 0]
-        assert np.isnan(conv.conv_transpose_step(x, kernel, s, 0)["output"]).all()
-        for step in range(1, 5):
-            r = conv.conv_transpose_step(x, kernel, s, step)
-            partial = conv.conv_transpose2d(np.where(np.arange(4).reshape(2, 2) < step, x, 0),
-                                            kernel, stride=s)
-            reached = ~np.isnan(r["output"])
-            np.testing.assert_allclose(r["output"][reached], partial[reached])
-            assert (partial[~reached] == 0).all() and r["target"].sum() == k * k
-        torch.testing.assert_close(_t(r["output"]), ref)
-
-
-def test_convolution_demo_frames_equal_torch_conv_for_every_control_position():
-    demo = conv.convolution_demo()
-    x, k = _t(conv.CONV_DEMO_INPUT)[None, None], _t(conv.CONV_DEMO_KERNEL)[None, None]
-    for p, s in itertools.product((0, 1), (1, 2)):
-        ref = F.conv2d(x, k, stride=s, padding=p)[0, 0].numpy()
-        for cell in range(1, 37):
-            out = demo(padding=p, stride=s, cell=cell)["output"]
-            filled = ~np.isnan(out)
-            assert filled.sum() == min(cell, ref.size)
-            np.testing.assert_array_equal(out[filled], ref[filled])
-    assert demo.n_combinations <= MAX_FRAMES and demo.js is None
-
-
-def test_all_demos_build_a_json_spec_within_the_frame_limit():
-    for factory in (conv.convolution_demo, conv.pooling_demo, conv.transposed_convolution_demo,
-                    conv.overlap_demo):
-        demo = factory()
-        assert demo.n_combinations <= MAX_FRAMES
-        spec = demo.spec()
-        assert len(spec["frames"]) == demo.n_combinations
-        json.dumps(spec, allow_nan=False)
-
-
-def test_pooling_and_transposed_demos_return_torch_numbers():
-    pool = conv.pooling_demo()
-    out = pool(kind="max", window=2, stride=2, cell=9)["output"]
-    torch.testing.assert_close(_t(out), F.max_pool2d(_t(conv.POOL_DEMO_INPUT)[None], 2, 2)[0])
-    tr = conv.transposed_convolution_demo()
-    out = tr(kernel=3, stride=2, step=4)["output"]
-    ref = F.conv_transpose2d(_t(conv.TRANSPOSED_DEMO_INPUT)[None, None], torch.ones(
-        1, 1, 3, 3, dtype=torch.float64), stride=2)[0, 0]
-    torch.testing.assert_close(_t(out), ref)
-
-
-def test_overlap_demo_verdicts():
-    demo = conv.overlap_demo()
-    assert demo(kernel=3, stride=2)["verdict"].startswith("uneven")
-    assert demo(kernel=4, stride=2)["verdict"].startswith("even")
-    assert demo(kernel=1, stride=2)["verdict"].startswith("gaps")
-    r = demo(kernel=3, stride=2)
-    assert (r["lo"], r["hi"]) == (1.0, 2.0) and r["image"].max() == 1.0
-
-
-# ------------------------------------------------------------------ figures
-def test_plot_matrices_writes_every_finite_value_and_skips_nan():
-    import matplotlib.pyplot as plt
-
-    m = np.array([[1.0, np.nan], [3.0, 4.0]])
-    fig = conv.plot_matrices([m, np.ones((1, 3))], ["a", "b"])
-    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
-    assert sorted(texts) == ["1", "1", "1", "1", "3", "4"]
-    assert [ax.get_title() for ax in fig.axes] == ["a", "b"]
-    plt.close(fig)
-
-
-def test_other_figures_draw_one_panel_per_item():
-    import matplotlib.pyplot as plt
-
-    figs = [
-        (conv.plot_parameter_counts([32, 64], [10, 100], [84, 84]), 1),
-        (conv.plot_conv_matrix(conv.conv_matrix(np.ones((3, 3)), (4, 4)), (4, 4), (2, 2)), 1),
-        (conv.plot_translation_stability([0, 1], {"a": np.zeros((2, 3)), "b": np.ones((2, 2))}),
-         2),
-        (conv.plot_receptive_field(np.pad(np.ones((3, 3)), 2), (3, 3), 3), 2),  # + colorbar
-        (conv.plot_images([np.zeros((4, 4))] * 3, ["a", "b", "c"], ncols=2), 4),
-        (conv.plot_layer_parameters(["conv1", "fc1"], [10, 1000]), 1),
-    ]
-    for fig, n_axes in figs:
-        assert len(fig.axes) == n_axes
-        plt.close(fig)
-    fig = conv.plot_conv_matrix(conv.conv_matrix(np.arange(1.0, 10.0).reshape(3, 3), (4, 4)),
-                                (4, 4), (2, 2))
-    assert len(fig.axes[0].texts) == 4 * 9  # the non-zero entries: 9 per output pixel
-    plt.close(fig)
-
-
-def test_demo_highlight_masks_have_the_shape_of_their_grids():
-    from nnimaging.demo import Grid
-
-    for demo in (conv.convolution_demo(), conv.pooling_demo(), conv.transposed_convolution_demo()):
-        for combo in itertools.product(*(c.positions for c in demo.controls)):
-            result = demo(**dict(zip([c.name for c in demo.controls], combo)))
-            for panel in demo.panels:
-                for mark in panel.marks:
-                    if isinstance(mark, Grid) and mark.highlight:
-                        mask = np.asarray(result[mark.highlight])
-                        assert mask.dtype == bool and mask.shape == np.shape(result[mark.key])

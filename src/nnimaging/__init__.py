@@ -6,7 +6,7 @@ One import gives readers everything::
 
     nni.setup()                       # seeds and reproducible figures (top of every chapter)
     nni.models.load_pretrained("dncnn-s25")
-    nni.conv.convolution_demo()
+    nni.convfigures.convolution_demo()
     nni.demo.Slider("w", 1, 10, 1, 2)
 
 ``nni`` is the book's alias for the package. Its modules (``nni.models``, ``nni.data``,

@@ -1,3 +1,3 @@
 """Import every module that registers demos, so :func:`nnimaging.demo.build` finds them all."""
 
-from . import approximation, architectures, autodiff, conv, denoising, encdec, optimizers, published, restoration  # noqa: F401
+from . import approximation, architectures, autodiff, convfigures, denoising, encdec, optimizers, published, restoration  # noqa: F401
