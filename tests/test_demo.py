@@ -7,9 +7,14 @@ import re
 import numpy as np
 import pytest
 
-import nnimaging.demos  # noqa: F401  (registers every demo)
+import nnimaging.demo.core as core
+from nnimaging import sphinxext
 from nnimaging.demo import (MAX_FRAMES, Choice, Demo, Grid, Image, JsTwin, Line, Panel, Slider,
-                            Text, build, fill_template, format_value, registry)
+                            Text, build, discover, fill_template, format_value, register, registry,
+                            runtime_js, strip_runtime)
+from twincheck import FORMAT_TABLE
+
+discover()  # every demo of the book, from the modules that register one
 
 
 def square(a, kind="up"):
@@ -49,13 +54,22 @@ def test_choice_checks_its_value():
         Choice("k", ["a", "b"], "c")
 
 
-@pytest.mark.parametrize("value, spec, text", [
-    (3.14159, ".2f", "3.14"), (-0.5, ".3f", "-0.500"), (12345.678, ".1e", "1.2e+04"),
-    (0.256, ".1%", "25.6%"), (7.6, "d", "8"), (4, "", "4"), (2.0, "", "2"), (0.25, "", "0.25"),
-    ("ReLU", ".2f", "ReLU"), (float("nan"), ".2f", ""),
-])
-def test_format_value_implements_the_subset_the_browser_knows(value, spec, text):
+
+
+@pytest.mark.parametrize("value, spec, text", FORMAT_TABLE)
+def test_format_value_follows_the_one_rule(value, spec, text):
     assert format_value(value, spec) == text
+
+
+@pytest.mark.parametrize("spec", [".2g", "x", ".123f", "05.2f", None])
+def test_format_value_rejects_specs_the_browser_lacks(spec):
+    with pytest.raises(ValueError, match="use '', 'd'"):
+        format_value(1.0, spec)
+
+
+def test_format_value_says_what_it_cannot_format():
+    with pytest.raises(TypeError, match="got list"):
+        format_value([1, 2])
 
 
 def test_templates_reject_format_specs_the_browser_cannot_render():
@@ -112,6 +126,45 @@ def test_html_is_deterministic_self_contained_and_safe_to_embed():
     assert "http://" not in html.replace("http://www.w3.org/2000/svg", "") and "https://" not in html
 
 
+def test_html_without_the_runtime_is_the_same_demo_and_shows_its_alt_text():
+    demo = small_demo()
+    full, bare = demo.to_html(), demo.to_html(runtime=False)
+    assert runtime_js() in full and runtime_js() not in bare
+    assert strip_runtime(full) == bare
+    assert bare.endswith("<script>window.nnimagingDemo&&window.nnimagingDemo.mountAll()</script>")
+    assert '<p class="nnd-pending">Interactive figure: a parabola' in bare
+    assert len(bare) < len(full) - 15000
+
+
+def test_runtime_can_be_carried_inside_a_script_element():
+    assert "</script" not in runtime_js().lower()
+
+
+def test_first_demo_output_of_a_kernel_carries_the_runtime(monkeypatch):
+    monkeypatch.setattr(core, "_runtime_home", [])
+    monkeypatch.setattr(core, "_current_cell", lambda: None)  # nbclient and nbval send no cell id
+    outputs = [small_demo()._repr_mimebundle_()["text/html"] for _ in range(3)]
+    assert [runtime_js() in html for html in outputs] == [True, False, False]
+
+
+def test_a_rerun_of_the_cell_that_carries_the_runtime_carries_it_again(monkeypatch):
+    monkeypatch.setattr(core, "_runtime_home", [])
+    cell = {"id": "a"}
+    monkeypatch.setattr(core, "_current_cell", lambda: cell["id"])  # JupyterLab sends cell ids
+    carries = []
+    for cell["id"] in ("a", "b", "a", "b"):
+        carries.append(runtime_js() in small_demo()._repr_mimebundle_()["text/html"])
+    assert carries == [True, False, True, False]
+
+
+def test_site_pages_load_the_runtime_once_from_the_static_folder():
+    body = "<h1>t</h1>" + small_demo().to_html() + small_demo().to_html(runtime=False)
+    page = sphinxext.site_body(body, "../_static/nnimaging-runtime.js")
+    assert page.startswith('<script src="../_static/nnimaging-runtime.js"></script>')
+    assert runtime_js() not in page and "nnimaging-runtime\">" not in page and page.count('class="nnimaging-demo"') == 2
+    assert sphinxext.site_body("<p>no demo</p>", "x.js") == "<p>no demo</p>"
+
+
 def test_cell_output_offers_widget_html_and_plain_text():
     bundle = small_demo()._repr_mimebundle_()
     assert set(bundle) == {"application/vnd.jupyter.widget-view+json", "text/html", "text/plain"}
@@ -166,3 +219,83 @@ def test_every_registered_demo_builds_and_follows_the_rules(name):
                 ref = getattr(mark, key, None)
                 if isinstance(ref, str):
                     assert ref in result or ref in names, f"{name}: mark names missing {ref!r}"
+
+
+# --------------------------------------------------------------------------- naming and registering
+def test_a_demo_is_made_with_or_without_its_name():
+    parts = dict(controls=[Slider("a", 0, 2, 0.5, 1)], compute=square, panels=[Panel([Line("x", "y")])])
+    named = Demo("test.named", "Square", *parts.values(), alt="a parabola")
+    unnamed = Demo("Square", *parts.values(), alt="a parabola")
+    by_keyword = Demo(title="Square", alt="a parabola", **parts)
+    assert (named.name, named.title) == ("test.named", "Square")
+    assert unnamed.name is None and unnamed.title == "Square" == by_keyword.title
+    assert Demo("test.kw", title="Square", alt="x", **parts).name == "test.kw"
+    with pytest.raises(TypeError, match="needs panels"):
+        Demo("Square", parts["controls"], square, alt="x")
+    with pytest.raises(TypeError, match="title twice"):
+        Demo("Square", parts["controls"], square, parts["panels"], title="again", alt="x")
+
+
+@pytest.fixture
+def scratch_registry(monkeypatch):
+    """An empty registry for demos registered by a test."""
+    monkeypatch.setattr(core, "registry", {})
+    return core.registry
+
+
+def test_register_names_the_demo_and_records_its_arguments(scratch_registry):
+    @register
+    def parabola_demo(a: float = 1.0, kind: str = "up", points=(0, 1)) -> Demo:
+        return Demo("Square", [Slider("a", 0, 2, 0.5, a), Choice("kind", ("up", "down"), kind)],
+                    square, [Panel([Line("x", "y")])], alt="a parabola")
+
+    assert parabola_demo.demo_name == "test_demo.parabola" and "test_demo.parabola" in scratch_registry
+    assert parabola_demo().args == {} and parabola_demo().name == "test_demo.parabola"
+    demo = parabola_demo(1.5, points=np.array([2, 3]))
+    assert demo.args == {"a": 1.5, "points": [2, 3]}  # the call, as JSON: numpy and tuples too
+    assert json.loads(re.search(r'"args":(\{[^}]*\})', demo.to_html()).group(1)) == demo.args
+    rebuilt = core.build("test_demo.parabola", demo.args)
+    assert rebuilt.defaults == demo.defaults and rebuilt.args == demo.args
+
+
+def test_register_keeps_the_explicit_name_and_hand_made_arguments(scratch_registry):
+    @register("test.explicit")
+    def explicit_demo(a=1.0):
+        return Demo("test.explicit", "Square", [Slider("a", 0, 2, 0.5, a)], square,
+                    [Panel([Line("x", "y")])], alt="a parabola", args={"kept": True})
+
+    assert scratch_registry["test.explicit"] is explicit_demo
+    assert explicit_demo(a=2.0).args == {"kept": True}
+
+
+def test_register_refuses_what_build_could_not_rebuild(scratch_registry):
+    def made(a=1.0, name=None, note=None):
+        return Demo(name, "Square", [Slider("a", 0, 2, 0.5, a)], square,
+                    [Panel([Line("x", "y")])], alt="a parabola") if name else Demo(
+            "Square", [Slider("a", 0, 2, 0.5, a)], square, [Panel([Line("x", "y")])], alt="x")
+
+    with pytest.raises(ValueError, match="made a demo named 'other'"):
+        register("test.mine")(made)(name="other")
+    with pytest.raises(TypeError, match="not a JSON value"):
+        register("test.json")(made)(note=object())
+    with pytest.raises(TypeError, match="passed by keyword"):
+        register("test.star")(lambda *sizes: None)
+    with pytest.raises(TypeError, match="expected a Demo"):
+        register("test.none")(lambda: None)()
+    register("test.twice")(made)
+
+    def made_elsewhere():
+        return None
+    with pytest.raises(ValueError, match="registered twice"):
+        register("test.twice")(made_elsewhere)
+
+
+def test_discover_finds_every_module_that_registers_a_demo():
+    from pathlib import Path
+
+    package = Path(core.__file__).resolve().parents[1]
+    modules = {f"nnimaging.{p.stem}" for p in package.glob("*.py")
+               if re.search(r"^\s*@register\b", p.read_text(encoding="utf-8"), re.M)}
+    assert modules and modules <= {factory.__module__ for factory in registry.values()}
+    with pytest.raises(KeyError, match="no demo named 'no.such'"):
+        build("no.such")

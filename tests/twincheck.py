@@ -12,6 +12,29 @@ import os
 import numpy as np
 import pytest
 
+FORMAT_TABLE = [
+    (3.14159, ".2f", "3.14"), (-0.5, ".3f", "-0.500"), (12345.678, ".1e", "1.2e+04"),
+    (0.256, ".1%", "25.6%"), (7.6, "d", "8"), (4, "", "4"), (2.0, "", "2"), (0.25, "", "0.25"),
+    ("ReLU", ".2f", "ReLU"), (float("nan"), ".2f", ""), (None, "", ""),
+    # booleans are words, whatever the spec
+    (True, "", "True"), (False, ".2f", "False"), (np.True_, "d", "True"),
+    # ties of the exact binary value go to the even digit (Python's format)
+    (0.125, ".2f", "0.12"), (0.375, ".2f", "0.38"), (-0.125, ".2f", "-0.12"), (2.5, "d", "2"),
+    (3.5, "d", "4"), (-2.5, "d", "-2"), (0.5, ".0f", "0"), (1.25, ".1e", "1.2e+00"),
+    (0.00125, ".1%", "0.1%"), (99.5, "d", "100"),
+    # not ties: the double of 2.675 lies below 2.675
+    (2.675, ".2f", "2.67"), (1.005, ".2f", "1.00"),
+    # negatives, and no minus sign on a zero
+    (-7, "", "-7"), (-0.001, ".2f", "0.00"), (-0.0, "", "0"), (-0.4, "d", "0"),
+    (-1e-9, ".1e", "-1.0e-09"), (-0.00001, ".1%", "0.0%"),
+    # large and small: integers up to 1e16, then Python's repr
+    (1e15, "", "1000000000000000"), (1e16, "", "1e+16"), (123456789012345678, "", "1.2345678901234568e+17"),
+    (1e22, ".0f", "10000000000000000000000"), (1.5e-5, "", "1.5e-05"), (1e-4, "", "0.0001"),
+    (5e-324, ".2e", "4.94e-324"), (1.7976931348623157e308, ".3e", "1.798e+308"), (0.1, "", "0.1"),
+    (float("inf"), ".2f", "inf"), (-float("inf"), "", "-inf"),
+]
+"""Values and what both renderers write for them (``tests/test_demo.py`` checks it in Python, ``tests/test_twins.py`` in the browser)."""
+
 TOLERANCE = 1e-6
 """Relative and absolute tolerance of a twin's numbers against Python's."""
 

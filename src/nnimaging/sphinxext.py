@@ -9,6 +9,11 @@
 * **A cache that stays valid.** Jupyter Book reuses a chapter's outputs while its code cells are
   unchanged, but the outputs also depend on this package (a demo embeds its JavaScript twin, a
   figure its helper's drawing). The execution cache is emptied when the package's files change.
+* **The demo runtime, once per page.** A chapter's first demo output carries the JavaScript runtime
+  that draws demos (so that a notebook opened alone draws them too). On the site, pages load it
+  from ``_static/nnimaging-runtime.js`` instead, written at build time from the package: each
+  page with a demo gets one ``<script src>`` and loses the copy its outputs carry
+  (:func:`site_body`).
 * **No ipywidgets state.** Executed chapters carry the state of every widget model (hundreds of
   kB of JSON per page) that myst-nb embeds for ipywidgets' CDN-loaded HTML manager. The book shows
   each demo's self-contained HTML version instead (see ``nnimaging.demo``), so the state is dropped.
@@ -31,6 +36,8 @@ from pathlib import Path
 from docutils import nodes
 from docutils.parsers.rst import directives
 from sphinx.util.docutils import SphinxDirective
+
+from .demo import RUNTIME_FILE, runtime_js, strip_runtime
 
 MATHJAX_PATH = "mathjax/tex-chtml.js"
 DENOISER_MODELS = "nnimaging-denoiser-models"  # per-page metadata: the models its panels offer
@@ -115,6 +122,33 @@ def _clean_scripts(app, pagename, templatename, context, doctree):
     context["script_files"] = unique
 
 
+DEMO_MARKER = 'class="nnimaging-demo"'
+"""How a page's HTML shows that it holds a demo."""
+
+
+def site_body(body: str, runtime_url: str) -> str:
+    """A page's HTML ``body`` as the site serves it: the runtime from ``runtime_url``, not inline.
+
+    Bodies without a demo are returned unchanged.
+    """
+    if DEMO_MARKER not in body:
+        return body
+    return f'<script src="{runtime_url}"></script>\n' + strip_runtime(body)
+
+
+def _demo_runtime(app, pagename, templatename, context, doctree):
+    body = context.get("body")
+    if body and DEMO_MARKER in body:
+        context["body"] = site_body(body, context["pathto"](f"_static/{RUNTIME_FILE}", 1))
+
+
+def _install_demo_runtime(app, exception):
+    if exception is None and app.builder.format == "html":
+        static = Path(app.outdir) / "_static"
+        static.mkdir(parents=True, exist_ok=True)
+        (static / RUNTIME_FILE).write_text(runtime_js(), encoding="utf-8")
+
+
 class _DenoiserDirective(SphinxDirective):
     """``{nnimaging-denoiser}``: the browser denoiser panel (options ``:models:``, ``:sigma:``, ``:seed:``)."""
 
@@ -181,6 +215,8 @@ def setup(app):
     app.connect("build-finished", _write_stamp)
     app.connect("build-finished", _copy_mathjax)
     app.connect("html-page-context", _clean_scripts, priority=900)  # after the others add theirs
+    app.connect("html-page-context", _demo_runtime)
+    app.connect("build-finished", _install_demo_runtime)
     app.add_directive("nnimaging-denoiser", _DenoiserDirective)
     app.connect("html-page-context", _denoiser_scripts)
     app.connect("build-finished", _install_denoiser_assets)

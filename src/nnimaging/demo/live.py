@@ -10,7 +10,8 @@ from IPython.display import Image as IPImage
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from PIL import Image as PILImage
 
-from . import Choice, format_value
+from .parts import Choice
+from .text import format_value
 from .render import FigureRenderer
 
 
@@ -26,7 +27,8 @@ class LiveDemo:
         self.controls = {}
         for c in demo.controls:
             if isinstance(c, Choice):
-                w = widgets.Dropdown(options=list(c.positions), value=c.positions[c.index],
+                w = widgets.Dropdown(options=[(format_value(v), v) for v in c.positions],
+                                     value=c.positions[c.index],
                                      description=c.label or c.name)
             else:
                 w = widgets.SelectionSlider(

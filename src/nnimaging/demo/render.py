@@ -12,7 +12,8 @@ import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from . import COLORS, Bars, Grid, HLine, Image, Line, Points, Text, VLine, fill_template, format_value
+from .parts import COLORS, Bars, Grid, HLine, Image, Line, Points, Text, VLine
+from .text import fill_template, format_value
 
 PX = 1 / 100  # figure inches per pixel at dpi 100
 _ANCHOR = {"start": "left", "middle": "center", "end": "right"}

@@ -3,7 +3,10 @@
  * Each demo is a <div class="nnimaging-demo"> holding a JSON description (written by
  * nnimaging.demo.Demo.to_html). This script builds the controls, computes the figure data
  * (with the demo's JavaScript twin, or by picking a precomputed frame) and draws the panels as
- * SVG, mirroring nnimaging/demo/render.py. Loading it twice on a page is harmless.
+ * SVG, mirroring nnimaging/demo/render.py. It is on a page once: the book's site serves it as
+ * _static/nnimaging-runtime.js, a notebook carries it in its first demo output. It draws the demos
+ * on the page when it loads; each demo output then calls nnimagingDemo.mountAll() for itself.
+ * Loading it twice on a page is harmless. It must not contain the characters "</" + "script".
  */
 (function () {
   "use strict";
@@ -28,33 +31,74 @@
     min: function (arr) { var m = Infinity; for (var i = 0; i < arr.length; i++) if (arr[i] < m) m = arr[i]; return m; }
   };
 
-  // ------------------------------------------------------------------ formatting (as format_value)
+  // ------------------------------------------------------------------ formatting (as text.py)
+  // One rule with nnimaging/demo/text.py's format_value (see its docstring): specs '', 'd', '.Nf',
+  // '.Ne', '.N%'; the exact binary value rounded half to even, as Python's format(); no minus sign
+  // on a result that rounds to zero; True/False, "" for null and NaN, inf and -inf.
+  var BIG5 = BigInt(5);
+  function exactDigits(a) { // a finite, >= 0: its exact decimal digits d, with p of them before the point
+    var m = a, e = 0;
+    while (m !== Math.floor(m)) { m *= 2; e++; } // a = m / 2^e, m an integer (doubling is exact)
+    var d = (BigInt(m) * BIG5 ** BigInt(e)).toString(); // a = d / 10^e
+    if (d.length <= e) d = "0".repeat(e - d.length + 1) + d;
+    return { d: d, p: d.length - e };
+  }
+  function roundDigits(d, keep) { // the first `keep` digits of d, rounded half to even (may grow by one)
+    var head = d.length >= keep ? d.slice(0, keep) : d + "0".repeat(keep - d.length);
+    var rest = d.slice(keep), up = false;
+    if (rest.length && rest[0] > "5") up = true;
+    else if (rest[0] === "5") up = /[1-9]/.test(rest.slice(1)) || (+head[keep - 1] || 0) % 2 === 1;
+    if (!up) return head;
+    var digits = head.split(""), i = keep - 1;
+    while (i >= 0 && digits[i] === "9") { digits[i] = "0"; i--; }
+    if (i < 0) digits.unshift("1"); else digits[i] = String(+digits[i] + 1);
+    return digits.join("");
+  }
+  function negative(v) { return v < 0 || (v === 0 && 1 / v < 0); }
+  function unsign(text) { return /^-[0.]*(e[+-]\d+)?%?$/.test(text) ? text.slice(1) : text; }
+  function fixed(v, f) { // Python's format(v, ".{f}f")
+    var x = exactDigits(Math.abs(v)), r = roundDigits(x.d, x.p + f), n = r.length - f;
+    var whole = r.slice(0, n).replace(/^0+(?=\d)/, "");
+    return (negative(v) ? "-" : "") + whole + (f > 0 ? "." + r.slice(n) : "");
+  }
+  function exponent(e) { return "e" + (e < 0 ? "-" : "+") + (Math.abs(e) < 10 ? "0" : "") + Math.abs(e); }
+  function expo(v, f) { // Python's format(v, ".{f}e")
+    var a = Math.abs(v), r, e = 0;
+    if (a === 0) r = "0".repeat(f + 1);
+    else {
+      var x = exactDigits(a), k = x.d.search(/[1-9]/);
+      r = roundDigits(x.d.slice(k), f + 1);
+      e = x.p - k - 1;
+      if (r.length > f + 1) { e++; r = r.slice(0, f + 1); }
+    }
+    return (negative(v) ? "-" : "") + r[0] + (f > 0 ? "." + r.slice(1) : "") + exponent(e);
+  }
+  function pyRepr(v) { // Python's repr(v): shortest digits that read back as v
+    var parts = Math.abs(v).toExponential().split("e"), d = parts[0].replace(".", ""), e = parseInt(parts[1], 10);
+    var s;
+    if (e < -4 || e >= 16) s = d[0] + (d.length > 1 ? "." + d.slice(1) : "") + exponent(e);
+    else if (e < 0) s = "0." + "0".repeat(-e - 1) + d;
+    else if (d.length > e + 1) s = d.slice(0, e + 1) + "." + d.slice(e + 1);
+    else s = d + "0".repeat(e + 1 - d.length) + ".0";
+    return (negative(v) ? "-" : "") + s;
+  }
   function formatValue(v, spec) {
     if (typeof v === "string") return v;
-    if (v === null || v === undefined || (typeof v === "number" && isNaN(v))) return "";
     if (typeof v === "boolean") return v ? "True" : "False";
+    if (v === null || v === undefined) return "";
+    v = Number(v);
+    if (isNaN(v)) return "";
+    if (!isFinite(v)) return v > 0 ? "inf" : "-inf";
     spec = spec || "";
-    if (spec === "d") return String(Math.round(v));
-    if (spec === "") {
-      if (Number.isInteger(v)) return String(v);
-      var s = String(v);
-      if (s.indexOf("e") >= 0) { // python repr style for exponents: 1e-07
-        var parts = s.split("e");
-        var exp = parseInt(parts[1], 10);
-        s = parts[0] + "e" + (exp < 0 ? "-" : "+") + (Math.abs(exp) < 10 ? "0" : "") + Math.abs(exp);
-      }
-      return s;
-    }
-    var m = /^\.(\d+)([fe%])$/.exec(spec);
-    if (!m) return String(v);
+    if (spec === "") return Number.isInteger(v) && Math.abs(v) < 1e16 ? (v === 0 ? "0" : String(v)) : pyRepr(v);
+    if (spec === "d") return unsign(fixed(v, 0));
+    var m = /^\.(\d{1,2})([fe%])$/.exec(spec);
+    if (!m) throw new Error("unsupported format spec " + JSON.stringify(spec));
     var digits = parseInt(m[1], 10);
-    if (m[2] === "f") return fixed(v, digits);
-    if (m[2] === "%") return fixed(v * 100, digits) + "%";
-    var e = v.toExponential(digits).split("e");
-    var ex = parseInt(e[1], 10);
-    return e[0] + "e" + (ex < 0 ? "-" : "+") + (Math.abs(ex) < 10 ? "0" : "") + Math.abs(ex);
+    if (m[2] === "f") return unsign(fixed(v, digits));
+    if (m[2] === "%") return isFinite(v * 100) ? unsign(fixed(v * 100, digits) + "%") : formatValue(v * 100, "") + "%";
+    return unsign(expo(v, digits));
   }
-  function fixed(v, digits) { return v.toFixed(digits); } // same text as Python's format(v, ".Nf")
   function fillTemplate(template, values) {
     return template.replace(/\{([A-Za-z_][A-Za-z0-9_]*)(?::([^}]*))?\}/g, function (_, key, spec) {
       return formatValue(values[key], spec || "");
@@ -271,6 +315,8 @@
   };
   Demo.prototype.build = function () {
     var spec = this.spec, self = this, el = this.el;
+    var pending = el.querySelectorAll(".nnd-pending, noscript");
+    for (var p = 0; p < pending.length; p++) pending[p].parentNode.removeChild(pending[p]);
     el.setAttribute("role", "group");
     el.setAttribute("aria-label", spec.title);
     var head = document.createElement("div");
@@ -294,7 +340,7 @@
         input = document.createElement("select");
         c.values.forEach(function (v, k) {
           var o = document.createElement("option");
-          o.value = String(k); o.textContent = String(v);
+          o.value = String(k); o.textContent = formatValue(v, "");
           input.appendChild(o);
         });
         input.value = String(c.index);
@@ -388,4 +434,9 @@
       }
     }
   };
+  // Draw the demos already on the page, and those parsed after this script (a site's <head>).
+  window.nnimagingDemo.mountAll();
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", function () { window.nnimagingDemo.mountAll(); });
+  }
 })();
