@@ -170,3 +170,39 @@ def test_bad_inputs_are_rejected():
         arch.render_lambertian(normals, np.ones((8, 8)), [[0, 0, 1]], intensities=[1, 2])
     with pytest.raises(ValueError):
         arch.plot_filters(np.zeros((4, 3, 5, 5)))
+
+
+# ----------------------------------------------------------------------------- inception
+def test_inception_3a_has_googlenets_output_width_and_multiplications():
+    from nnimaging.segmentation import conv_multiplies
+    block = arch.InceptionModule(**arch.INCEPTION_3A)
+    assert block(torch.zeros(1, 192, 28, 28)).shape == (1, 256, 28, 28)
+    weights = 192 * 64 + 192 * 96 + 96 * 128 * 9 + 192 * 16 + 16 * 32 * 25 + 192 * 32
+    biases = 64 + 96 + 128 + 16 + 32 + 32
+    assert sum(p.numel() for p in block.parameters()) == weights + biases
+    # Szegedy et al. (2015), Table 1: 128M operations for inception (3a) on 28 x 28 maps
+    assert conv_multiplies(block, (1, 192, 28, 28)) == 28 * 28 * weights
+    assert round(28 * 28 * weights / 1e6) == 128
+
+
+def test_inception_without_reductions_convolves_the_input_directly():
+    naive = arch.InceptionModule(**arch.INCEPTION_3A, reduce=False)
+    weights = 192 * 64 + 192 * 128 * 9 + 192 * 32 * 25 + 192 * 32
+    assert sum(p.numel() for p in naive.parameters()) == weights + 64 + 128 + 32 + 32
+    assert naive(torch.zeros(2, 192, 7, 7)).shape == (2, 256, 7, 7)
+
+
+def test_inception_branches_are_concatenated_in_order():
+    torch.manual_seed(0)
+    block = arch.InceptionModule(3, 2, 2, 4, 1, 3, 5).double()
+    x = torch.randn(1, 3, 9, 9, dtype=torch.float64)
+    out = block(x)
+    torch.testing.assert_close(out[:, :2], block.branch1(x))
+    torch.testing.assert_close(out[:, 2:6], block.branch3(x))
+    torch.testing.assert_close(out[:, 6:9], block.branch5(x))
+    torch.testing.assert_close(out[:, 9:], block.branch_pool(x))
+
+
+def test_inception_rejects_a_bad_channel_count():
+    with pytest.raises(ValueError, match="c3 must be an integer >= 1"):
+        arch.InceptionModule(192, 64, 96, 0, 16, 32, 32)

@@ -1,8 +1,11 @@
 """Architectures and applications (chapter 7).
 
-Three small pieces of the chapter live here:
+Four small pieces of the chapter live here:
 
 * figures of learned filters (:func:`plot_filters`);
+* GoogLeNet's inception module (:class:`InceptionModule`), with or without the ``1 x 1``
+  reductions in front of its ``3 x 3`` and ``5 x 5`` branches, and the settings of GoogLeNet's
+  first one (:data:`INCEPTION_3A`);
 * a deep fully connected stack with or without skip connections (:class:`DeepStack`), used to
   measure how much gradient reaches the first layer of a plain and of a residual network of the
   same depth and the same initial weights (:func:`plot_gradient_depth`, :func:`plot_fits`);
@@ -31,7 +34,7 @@ from torch import nn
 from .demo import Bars, Demo, Image, JsTwin, Panel, Slider, Text, register
 
 __all__ = [
-    "plot_filters", "DeepStack", "plot_gradient_depth", "plot_fits",
+    "plot_filters", "InceptionModule", "INCEPTION_3A", "DeepStack", "plot_gradient_depth", "plot_fits",
     "sphere_normals", "sphere_albedo", "light_direction", "light_stage", "render_lambertian",
     "olat_matrix", "lobe_weights", "relighting_result", "plot_olat", "relighting_demo",
     "STAGE_AZIMUTHS", "STAGE_ELEVATIONS", "LOBE_SHARPNESS", "DEMO_SIZE",
@@ -76,6 +79,63 @@ def plot_filters(weight, ncols: int = 8, size: float = 0.9):
             ax.imshow(w[i, 0], cmap="gray", vmin=-scale, vmax=scale, interpolation="nearest")
     fig.tight_layout()
     return fig
+
+
+# ----------------------------------------------------------------------------- inception
+INCEPTION_3A = dict(in_channels=192, c1=64, c3_reduce=96, c3=128, c5_reduce=16, c5=32, pool_proj=32)
+"""GoogLeNet's module "inception (3a)" (Szegedy et al., 2015, Table 1): 192 channels in, 256 out,
+on ``28 x 28`` feature maps."""
+
+
+def _conv_relu(cin: int, cout: int, kernel: int) -> nn.Sequential:
+    return nn.Sequential(nn.Conv2d(cin, cout, kernel, padding=kernel // 2), nn.ReLU())
+
+
+class InceptionModule(nn.Module):
+    """GoogLeNet's inception module: four branches side by side, concatenated along channels.
+
+    * ``1 x 1`` convolution to ``c1`` channels;
+    * ``1 x 1`` reduction to ``c3_reduce`` channels, then ``3 x 3`` convolution to ``c3``;
+    * ``1 x 1`` reduction to ``c5_reduce`` channels, then ``5 x 5`` convolution to ``c5``;
+    * ``3 x 3`` max pooling (stride 1), then ``1 x 1`` projection to ``pool_proj`` channels.
+
+    Every convolution is followed by a ReLU and padded so that all branches keep the input's
+    height and width; the output has ``c1 + c3 + c5 + pool_proj`` channels. With
+    ``reduce=False`` the ``3 x 3`` and ``5 x 5`` convolutions act on the input directly (the
+    paper's "naive" module, here with the same pooling projection so that the output width is
+    the same), which shows what the ``1 x 1`` reductions save.
+
+    Parameters
+    ----------
+    in_channels, c1, c3_reduce, c3, c5_reduce, c5, pool_proj : int
+        Channel counts, each >= 1 (see :data:`INCEPTION_3A` for GoogLeNet's first module).
+    reduce : bool
+        Keep the ``1 x 1`` reductions.
+
+    Input ``(N, in_channels, H, W)``, output ``(N, c1 + c3 + c5 + pool_proj, H, W)``.
+    """
+
+    def __init__(self, in_channels: int, c1: int, c3_reduce: int, c3: int, c5_reduce: int,
+                 c5: int, pool_proj: int, reduce: bool = True):
+        super().__init__()
+        for name, value in (("in_channels", in_channels), ("c1", c1), ("c3_reduce", c3_reduce),
+                            ("c3", c3), ("c5_reduce", c5_reduce), ("c5", c5),
+                            ("pool_proj", pool_proj)):
+            if not isinstance(value, (int, np.integer)) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+        self.branch1 = _conv_relu(in_channels, c1, 1)
+        if reduce:
+            self.branch3 = nn.Sequential(_conv_relu(in_channels, c3_reduce, 1), _conv_relu(c3_reduce, c3, 3))
+            self.branch5 = nn.Sequential(_conv_relu(in_channels, c5_reduce, 1), _conv_relu(c5_reduce, c5, 5))
+        else:
+            self.branch3 = _conv_relu(in_channels, c3, 3)
+            self.branch5 = _conv_relu(in_channels, c5, 5)
+        self.branch_pool = nn.Sequential(nn.MaxPool2d(3, stride=1, padding=1),
+                                         _conv_relu(in_channels, pool_proj, 1))
+        self.out_channels = c1 + c3 + c5 + pool_proj
+
+    def forward(self, x):
+        return torch.cat([self.branch1(x), self.branch3(x), self.branch5(x), self.branch_pool(x)], dim=1)
 
 
 # ----------------------------------------------------------------------------- deep stacks
