@@ -249,3 +249,83 @@ def test_plot_rejects_points_that_are_not_2d():
             plot_decision_regions(ax, nn.Linear(3, 2), torch.zeros(4, 3), labels)
     finally:
         plt.close(fig)
+
+
+# ------------------------------------------- the bias as a weight, the perceptron (history)
+from nnimaging.classify import append_one, fold_bias, perceptron, threshold_unit  # noqa: E402
+
+CORNERS = [[0, 0], [0, 1], [1, 0], [1, 1]]
+
+
+def test_folded_bias_on_appended_one_is_the_affine_map_of_nn_linear():
+    torch.manual_seed(3)
+    layer = nn.Linear(7, 4).double()
+    x = torch.randn(9, 7, dtype=torch.float64)
+    augmented = append_one(x)
+    assert augmented.shape == (9, 8) and torch.equal(augmented[:, -1], torch.ones(9, dtype=torch.float64))
+    big_w = fold_bias(layer.weight.detach(), layer.bias.detach())
+    assert big_w.shape == (4, 8)
+    torch.testing.assert_close(augmented @ big_w.T, layer(x).detach(), rtol=1e-14, atol=1e-14)
+
+
+def test_append_one_and_fold_bias_reject_bad_input():
+    with pytest.raises(ValueError, match=r"shape \(N, D\)"):
+        append_one(torch.ones(3))
+    with pytest.raises(ValueError, match="floating-point"):
+        append_one(torch.ones(3, 2, dtype=torch.int64))
+    with pytest.raises(ValueError, match=r"bias must have shape \(4,\)"):
+        fold_bias(torch.ones(4, 3), torch.ones(3))
+    with pytest.raises(ValueError, match="weight"):
+        fold_bias(np.ones((4, 3)), torch.ones(4))
+
+
+def test_threshold_units_compute_and_or_not():
+    assert threshold_unit(CORNERS, [1, 1], 2).tolist() == [0, 0, 0, 1]      # AND
+    assert threshold_unit(CORNERS, [1, 1], 1).tolist() == [0, 1, 1, 1]      # OR
+    assert threshold_unit([[0], [1]], [-1], 0).tolist() == [1, 0]            # NOT
+    with pytest.raises(ValueError, match="binary"):
+        threshold_unit([[0.5, 1]], [1, 1], 1)
+    with pytest.raises(ValueError, match=r"shape \(N, 2\)"):
+        threshold_unit([[0, 1, 1]], [1, 1], 1)
+
+
+def test_perceptron_follows_the_hand_traces_on_or_and_and():
+    run = perceptron(CORNERS, [0, 1, 1, 1], max_epochs=10)                 # OR
+    assert run.converged and run.mistakes == [1, 2, 1, 0] and run.updates == 4
+    assert run.weights.tolist() == [1.0, 1.0, 0.0]
+    assert [w.tolist() for w in run.history] == [[0, 1, 1], [0, 1, 0], [1, 1, 1], [1, 1, 0]]
+    run = perceptron(CORNERS, [0, 0, 0, 1], max_epochs=10)                 # AND
+    assert run.converged and run.mistakes == [1, 3, 3, 2, 1, 0] and run.updates == 10
+    assert run.weights.tolist() == [2.0, 1.0, -2.0]
+
+
+def test_perceptron_never_stops_on_xor_and_a_zero_mistake_epoch_means_all_correct():
+    run = perceptron(CORNERS, [0, 1, 1, 0], max_epochs=500)
+    assert not run.converged and len(run.mistakes) == 500 and min(run.mistakes) >= 1
+    x, y = gaussian_clusters([[-1, -1], [1, 1]], [0, 1], n_per_cluster=30, spread=0.4, seed=0)
+    run = perceptron(x, y, max_epochs=100)
+    assert run.converged
+    scores = np.hstack([x.double().numpy(), np.ones((60, 1))]) @ run.weights
+    assert np.array_equal((scores > 0).astype(int), y.numpy())
+
+
+def test_perceptron_updates_stay_within_novikoffs_bound():
+    # Any unit-length w* that separates the data with margin gamma bounds the updates by (R/gamma)^2.
+    x, y = gaussian_clusters([[-1, -1], [1, 1]], [0, 1], n_per_cluster=30, spread=0.4, seed=0)
+    inputs = np.hstack([x.double().numpy(), np.ones((60, 1))])
+    signs = 2 * y.numpy() - 1
+    w_star = np.array([1.0, 1.0, 0.0]) / np.sqrt(2)
+    gamma = (signs * (inputs @ w_star)).min()
+    assert gamma > 0
+    run = perceptron(x, y, max_epochs=1000)
+    radius = np.linalg.norm(inputs, axis=1).max()
+    assert run.converged and 1 <= run.updates <= (radius / gamma) ** 2
+
+
+def test_perceptron_rejects_bad_input():
+    with pytest.raises(ValueError, match=r"values in \{0, 1\}"):
+        perceptron(CORNERS, [0, 1, 2, 1], max_epochs=3)
+    with pytest.raises(ValueError, match=r"shape \(N, D\)"):
+        perceptron([0, 1], [0, 1], max_epochs=3)
+    with pytest.raises(ValueError, match="max_epochs"):
+        perceptron(CORNERS, [0, 1, 1, 1], max_epochs=0)

@@ -5,19 +5,28 @@ taught; the experiments after it (several models, several hidden sizes) call
 :func:`train_classifier`, which runs the same loop. The other helpers make small 2-D toy
 problems (:func:`gaussian_clusters`) and evaluate a classifier on a grid of points so that
 its decision regions can be drawn (:func:`predict_on_grid`).
+
+The history section uses the two oldest models: the McCulloch-Pitts threshold unit
+(:func:`threshold_unit`) and Rosenblatt's perceptron learning rule (:func:`perceptron`), which
+works on inputs with a 1 appended (:func:`append_one`), so that the bias is one more weight
+(:func:`fold_bias`).
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from . import _checks
+
 __all__ = [
     "train_classifier", "accuracy", "gaussian_clusters", "predict_on_grid", "plot_decision_regions",
+    "append_one", "fold_bias", "threshold_unit", "perceptron", "PerceptronRun",
 ]
 
 CLASS_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
@@ -325,3 +334,164 @@ def plot_decision_regions(
     ax.set_ylim(*ylim)
     ax.grid(False)
     return ax
+
+
+# ----------------------------------------------------------------------------------------
+# the bias as one more weight, and the first neurons (McCulloch-Pitts, Rosenblatt)
+# ----------------------------------------------------------------------------------------
+
+
+def append_one(x: torch.Tensor) -> torch.Tensor:
+    """Append a constant 1 to every input: ``x`` (N, D) becomes ``[x, 1]`` (N, D + 1).
+
+    With :func:`fold_bias`, ``append_one(x) @ fold_bias(W, b).T`` equals ``x @ W.T + b``: the
+    bias is the weight of an input that is always 1.
+
+    Parameters
+    ----------
+    x : (N, D) float tensor
+        One input per row.
+
+    Returns
+    -------
+    (N, D + 1) tensor
+        Same dtype and device as ``x``, last column all ones.
+    """
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.ndim != 2:
+        raise ValueError("x must be a floating-point torch tensor of shape (N, D), got "
+                         f"{type(x).__name__} {tuple(getattr(x, 'shape', ()))} {getattr(x, 'dtype', '')}")
+    return torch.cat([x, x.new_ones(x.shape[0], 1)], dim=1)
+
+
+def fold_bias(weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """The weight matrix with the bias as its last column: ``[W | b]``, shape (K, D + 1).
+
+    Parameters
+    ----------
+    weight : (K, D) float tensor
+        ``W`` of a linear layer ``W x + b`` (``nn.Linear.weight``: one row per output).
+    bias : (K,) float tensor
+        ``b``, same dtype as ``weight``.
+
+    Returns
+    -------
+    (K, D + 1) tensor
+        Acting on ``[x; 1]`` (:func:`append_one`) it gives ``W x + b``.
+    """
+    for name, t, ndim in (("weight", weight, 2), ("bias", bias, 1)):
+        if not isinstance(t, torch.Tensor) or not t.is_floating_point() or t.ndim != ndim:
+            raise ValueError(f"{name} must be a floating-point torch tensor with {ndim} dimension(s), "
+                             f"got {type(t).__name__} {tuple(getattr(t, 'shape', ()))}")
+    if bias.shape[0] != weight.shape[0] or bias.dtype != weight.dtype:
+        raise ValueError(f"bias must have shape ({weight.shape[0]},) and dtype {weight.dtype} to match "
+                         f"weight {tuple(weight.shape)}, got {tuple(bias.shape)} {bias.dtype}")
+    return torch.cat([weight, bias[:, None]], dim=1)
+
+
+def threshold_unit(inputs, weights, threshold: float) -> np.ndarray:
+    """McCulloch and Pitts' neuron (1943): fire (1) when the weighted sum reaches the threshold.
+
+    Parameters
+    ----------
+    inputs : (N, D) array-like of 0 and 1
+        One pattern of binary inputs per row.
+    weights : (D,) array-like of float
+        The weight of each input (McCulloch and Pitts used +1 for excitatory inputs; a negative
+        weight makes an input inhibitory).
+    threshold : float
+        The unit fires when ``inputs @ weights >= threshold``.
+
+    Returns
+    -------
+    (N,) int64 array of 0 and 1
+    """
+    x = np.asarray(inputs, dtype=float)
+    w = _checks.vector("weights", weights)
+    if x.ndim != 2 or x.shape[1] != w.size:
+        raise ValueError(f"inputs must have shape (N, {w.size}) to match the {w.size} weights, "
+                         f"got shape {x.shape}")
+    if not np.isin(x, (0.0, 1.0)).all():
+        raise ValueError("inputs must be binary (0 or 1), as in McCulloch and Pitts' model")
+    if isinstance(threshold, bool) or not np.isfinite(threshold):
+        raise ValueError(f"threshold must be a finite number, got {threshold!r}")
+    return (x @ w >= threshold).astype(np.int64)
+
+
+@dataclass
+class PerceptronRun:
+    """What :func:`perceptron` returns.
+
+    Attributes
+    ----------
+    weights : (D + 1,) float64 array
+        Final weights, acting on ``[x; 1]``: the last entry is the bias.
+    updates : int
+        Number of updates, that is, of mistakes made during training.
+    mistakes : list of int
+        Mistakes (= updates) in each epoch run; the last is 0 when the run converged.
+    converged : bool
+        True when an epoch made no mistake: every training point is then classified correctly.
+    history : list of (D + 1,) float64 arrays
+        The weights after each update (empty when there was none).
+    """
+
+    weights: np.ndarray
+    updates: int
+    mistakes: list
+    converged: bool
+    history: list = field(default_factory=list, repr=False)
+
+
+def perceptron(points, labels, max_epochs: int) -> PerceptronRun:
+    """Rosenblatt's perceptron learning rule on inputs with a 1 appended.
+
+    Starting from ``w = 0``, visit the points in their given order, epoch after epoch. The
+    prediction for ``x`` is ``y_hat = 1`` if ``w . [x; 1] > 0``, else ``0``; each point updates
+
+        ``w <- w + (y - y_hat) [x; 1]``,
+
+    which changes ``w`` only on a mistake (adding the input of a missed class-1 point,
+    subtracting that of a missed class-0 point). Stops after the first epoch without a mistake,
+    or after ``max_epochs``. A learning rate would only scale ``w`` (it starts at 0), so there
+    is none. For linearly separable data the rule stops after at most ``(R / gamma)^2`` updates
+    (Novikoff, 1962), ``R`` the largest ``||[x; 1]||`` and ``gamma`` the margin of any unit-length
+    separating ``w``; for data that no line separates it never stops.
+
+    Parameters
+    ----------
+    points : (N, D) array-like of float
+        Inputs, one per row (a torch tensor is converted to float64 numpy).
+    labels : (N,) array-like of 0 and 1
+        Classes.
+    max_epochs : int
+        Passes over the data, >= 1.
+
+    Returns
+    -------
+    PerceptronRun
+    """
+    x = np.asarray(points.detach().cpu() if isinstance(points, torch.Tensor) else points, dtype=np.float64)
+    y = np.asarray(labels.detach().cpu() if isinstance(labels, torch.Tensor) else labels)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise ValueError(f"points must have shape (N, D) with N >= 1, got shape {x.shape}")
+    if not np.isfinite(x).all():
+        raise ValueError("points must be finite numbers")
+    if y.shape != (x.shape[0],) or not np.isin(y, (0, 1)).all():
+        raise ValueError(f"labels must be {x.shape[0]} values in {{0, 1}} (one per point), "
+                         f"got shape {y.shape}")
+    epochs = _checks.positive_int("max_epochs", max_epochs)
+    inputs = np.hstack([x, np.ones((x.shape[0], 1))])
+    w = np.zeros(inputs.shape[1])
+    mistakes, history = [], []
+    for _ in range(epochs):
+        count = 0
+        for x_i, y_i in zip(inputs, y):
+            y_hat = 1 if w @ x_i > 0 else 0
+            if y_hat != y_i:
+                w = w + (y_i - y_hat) * x_i
+                history.append(w.copy())
+                count += 1
+        mistakes.append(count)
+        if count == 0:
+            break
+    return PerceptronRun(w, int(sum(mistakes)), mistakes, mistakes[-1] == 0, history)
