@@ -378,3 +378,43 @@ def test_train_inpainter_rejects_bad_input():
         ad.train_inpainter(model, torch.ones(4, 6), keep=0.5, epochs=1, batch_size=2, lr=0)
     with pytest.raises(ValueError, match="shape of its input"):
         ad.train_inpainter(nn.Linear(6, 3), torch.ones(4, 6), keep=0.5, epochs=1, batch_size=2, lr=0.1)
+
+
+# ------------------------------------------------------------------ Jacobian layouts
+def _h_of(g):
+    return torch.stack([g[0] * g[1], g[0] + 3 * g[1], g[1] ** 2])
+
+
+def test_numerator_layout_is_torch_jacobian_and_denominator_layout_its_transpose():
+    g = torch.tensor([2.0, -1.0], dtype=torch.float64)
+    by_hand = torch.tensor([[g[1], g[0]], [1.0, 3.0], [0.0, 2 * g[1]]], dtype=torch.float64)
+    numerator = ad.numerical_jacobian(_h_of, g)
+    denominator = ad.numerical_jacobian(_h_of, g, layout="denominator")
+    assert numerator.shape == (3, 2) and denominator.shape == (2, 3)
+    torch.testing.assert_close(numerator, by_hand, rtol=0, atol=1e-8)
+    torch.testing.assert_close(numerator, torch.autograd.functional.jacobian(_h_of, g), rtol=0, atol=1e-8)
+    assert torch.equal(denominator, numerator.T)
+
+
+def test_chain_rule_order_in_each_layout_gives_autograds_gradient():
+    # L = w . h(g): numerator layout multiplies the row dL/dh from the left, denominator layout
+    # multiplies the column dL/dh from the right.
+    g = _randn(2, seed=3).requires_grad_()
+    w = _randn(3, seed=4)
+    (w @ _h_of(g)).backward()
+    row = w[None, :] @ ad.numerical_jacobian(_h_of, g.detach())
+    column = ad.numerical_jacobian(_h_of, g.detach(), layout="denominator") @ w[:, None]
+    torch.testing.assert_close(row[0], g.grad, rtol=0, atol=1e-8)
+    torch.testing.assert_close(column[:, 0], g.grad, rtol=0, atol=1e-8)
+
+
+def test_numerical_jacobian_rejects_bad_input():
+    g = torch.zeros(2, dtype=torch.float64)
+    with pytest.raises(ValueError, match="layout"):
+        ad.numerical_jacobian(_h_of, g, layout="rows")
+    with pytest.raises(TypeError, match="1-D float64"):
+        ad.numerical_jacobian(_h_of, g.float())
+    with pytest.raises(ValueError, match="h must be"):
+        ad.numerical_jacobian(_h_of, g, h=0)
+    with pytest.raises(ValueError, match="1-D tensor"):
+        ad.numerical_jacobian(lambda v: v.sum(), g)

@@ -4,7 +4,8 @@ The pieces, in the order the chapter uses them:
 
 * gradient descent on a quadratic loss landscape (:func:`quadratic_loss`,
   :func:`quadratic_gradient`, :func:`gradient_descent`, :func:`critical_learning_rate`);
-* numerical derivatives (:func:`finite_difference`, :func:`numerical_gradient`);
+* numerical derivatives (:func:`finite_difference`, :func:`numerical_gradient`), and the
+  Jacobian of a vector function in either layout (:func:`numerical_jacobian`);
 * backpropagation through ``y = log(x)^2`` written out by hand: every :class:`Value` carries
   its number and the gradient of the output with respect to it (:func:`log_forward`,
   :func:`log_backward`, :func:`square_forward`, :func:`square_backward`, :func:`log_square`);
@@ -37,7 +38,7 @@ from .demo import Demo, HLine, JsTwin, Line, Panel, Points, Slider, Text, regist
 
 __all__ = [
     "quadratic_loss", "quadratic_gradient", "ellipse_contours", "gradient_descent", "critical_learning_rate",
-    "finite_difference", "numerical_gradient",
+    "finite_difference", "numerical_gradient", "numerical_jacobian",
     "Value", "log_forward", "log_backward", "square_forward", "square_backward", "log_square",
     "Multiply", "LinearFunction", "ReLUFunction", "Linear", "ReLU",
     "mask_pixels", "inpainting_cnn", "train_inpainter",
@@ -177,6 +178,50 @@ def numerical_gradient(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tenso
             flat[i] = old
             gflat[i] = (up - down) / (2 * h)
     return grad
+
+
+def numerical_jacobian(f: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor,
+                       layout: str = "numerator", h: float = 1e-6) -> torch.Tensor:
+    """Central-difference Jacobian of a vector function ``h = f(x)``, in either layout.
+
+    Column ``j`` of the numerator-layout Jacobian is ``(f(x + h e_j) - f(x - h e_j)) / (2 h)``.
+
+    Parameters
+    ----------
+    f : callable
+        Maps a 1-D float64 tensor of length ``n`` to a 1-D tensor of length ``m``.
+    x : (n,) float64 tensor
+        The point.
+    layout : {"numerator", "denominator"}
+        ``"numerator"`` (the book's, and ``torch.autograd.functional.jacobian``'s): shape
+        ``(m, n)``, entry ``(i, j)`` is ``d h_i / d x_j``, one row per output.
+        ``"denominator"``: the transpose, shape ``(n, m)``, one row per input.
+    h : float
+        Step, > 0.
+
+    Returns
+    -------
+    float64 tensor of shape ``(m, n)`` or ``(n, m)``
+    """
+    if layout not in ("numerator", "denominator"):
+        raise ValueError(f"layout must be 'numerator' or 'denominator', got {layout!r}")
+    if not isinstance(x, torch.Tensor) or x.dtype != torch.float64 or x.ndim != 1:
+        got = f"{x.dtype} of shape {tuple(x.shape)}" if isinstance(x, torch.Tensor) else type(x).__name__
+        raise TypeError(f"x must be a 1-D float64 tensor, got {got}")
+    _checks.positive_number("h", h)
+    x = x.detach()
+    columns = []
+    with torch.no_grad():
+        for j in range(x.numel()):
+            step = torch.zeros_like(x)
+            step[j] = h
+            up, down = f(x + step), f(x - step)
+            if not isinstance(up, torch.Tensor) or up.ndim != 1:
+                raise ValueError(f"f must return a 1-D tensor, got {type(up).__name__} "
+                                 f"{tuple(getattr(up, 'shape', ()))}")
+            columns.append((up - down).double() / (2 * h))
+    jac = torch.stack(columns, dim=1)
+    return jac if layout == "numerator" else jac.T
 
 
 # --------------------------------------------------------------------------- y = log(x)^2 by hand
