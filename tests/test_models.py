@@ -398,3 +398,15 @@ def test_training_stages_follow_the_init_chain_oldest_first():
     assert models.training_stages({"training": first}) == [first]
     with pytest.raises(ValueError, match="'training' record"):
         models.training_stages({"name": "m"})
+
+
+def test_the_weights_store_is_its_own_module_and_models_offers_its_names():
+    from nnimaging import weightstore
+
+    for name in ("available", "load_pretrained", "save_pretrained", "install_weights", "load_run", "RECIPES",
+                 "WeightsNotFoundError", "WEIGHTS_DIR", "check_state_dict", "sha256_file", "training_stages"):
+        assert getattr(models, name) is getattr(weightstore, name), name
+        assert name in dir(models) and name in models.__all__
+    with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
+        models.nothing  # noqa: B018
+

@@ -8,7 +8,9 @@ import pytest
 import torch
 from PIL import Image
 
-from nnimaging import models, train
+from nnimaging import models, train, trainrun
+from nnimaging.degrade import Degradation
+from nnimaging.evaluate import psnr_8bit
 from nnimaging.train import PatchSampler, dihedral, dihedral_offsets, lr_at
 
 SIGMA25_VARIANCE = (25 / 255) ** 2
@@ -111,6 +113,58 @@ def test_learning_rate_schedules():
     assert lr_at(9, total, lr, final, "constant", warmup_steps=40) == pytest.approx(lr * 10 / 40)
     with pytest.raises(ValueError, match="schedule must be one of"):
         lr_at(0, 10, lr, final, "linear")
+
+
+# ------------------------------------------------------------------------------ one step
+
+
+def _step_setup(seed=0):
+    rng = np.random.default_rng(seed)
+    sampler = PatchSampler([rng.random((30, 34)), rng.random((24, 40))], 16)
+    torch.manual_seed(seed)
+    net = models.DnCNN(depth=3, width=4)
+    return sampler, net, torch.optim.Adam(net.parameters(), lr=1e-2)
+
+
+def test_training_step_is_the_step_of_chapter_5_written_once():
+    sampler, net, optimizer = _step_setup()
+    _, twin, twin_optimizer = _step_setup()
+    loss = train.training_step(net, optimizer, sampler, Degradation(), 8, 25.0, torch.Generator().manual_seed(5))
+    generator = torch.Generator().manual_seed(5)  # by hand: patches, noise, MSE, Adam
+    clean = sampler.sample(8, generator)
+    expected = torch.nn.functional.mse_loss(twin(Degradation().batch(clean, 25.0, generator)), clean)
+    twin_optimizer.zero_grad()
+    expected.backward()
+    twin_optimizer.step()
+    assert not loss.requires_grad and torch.equal(loss, expected.detach())
+    assert all(torch.equal(a, b) for a, b in zip(net.state_dict().values(), twin.state_dict().values()))
+
+
+def test_training_step_draws_a_noise_level_per_patch_from_a_range():
+    sampler, net, optimizer = _step_setup()
+    at_25 = train.training_step(net, optimizer, sampler, Degradation(), 8, 25.0, torch.Generator().manual_seed(1))
+    sampler, net, optimizer = _step_setup()
+    blind = train.training_step(net, optimizer, sampler, Degradation(), 8, (0.0, 55.0), torch.Generator().manual_seed(1))
+    sampler, net, optimizer = _step_setup()
+    same = train.training_step(net, optimizer, sampler, Degradation(), 8, [0.0, 55.0], torch.Generator().manual_seed(1))
+    assert torch.equal(blind, same) and not torch.equal(blind, at_25)
+
+
+def test_validation_psnr_scores_in_eval_mode_and_returns_to_training():
+    net = models.DnCNN(depth=3, width=4).train()  # untrained: returns its input
+    clean = [np.full((20, 20), 0.5)]
+    noisy = [clean[0] + 0.02]
+    assert train.validation_psnr(net, noisy, clean) == pytest.approx(psnr_8bit(noisy[0], clean[0]))
+    assert net.training
+    assert train.validation_psnr(net, [], []) is None
+
+
+def test_the_run_machinery_and_settings_are_offered_by_train_from_their_homes():
+    from nnimaging import trainconfig
+
+    assert train.DEFAULTS is trainconfig.DEFAULTS and train.config_from_args is trainconfig.config_from_args
+    assert train.TrainingInterrupted is trainrun.TrainingInterrupted
+    assert train.read_log_records is trainrun.read_log_records and train.use_bf16 is trainrun.use_bf16
 
 
 # ------------------------------------------------------------------------------ the CLI
@@ -303,7 +357,7 @@ def test_minutes_budget_stop_policy_stops_early_and_does_not_export(data_dir, tm
 
 def test_minutes_budget_fit_policy_shortens_the_schedule(data_dir, tmp_path, monkeypatch):
     clock = iter(np.arange(0, 1e4, 0.5))  # a fake clock: each reading is half a second later
-    monkeypatch.setattr(train, "_now", lambda: float(next(clock)))
+    monkeypatch.setattr(trainrun, "_now", lambda: float(next(clock)))  # the clock of the run machinery
     out = tmp_path / "run"
     argv = _argv(data_dir, out, "--max-steps", "100000", "--minutes", "0.5", "--log-every", "1", "--val", "none")
     summary = train.main(argv)

@@ -33,9 +33,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
+from tqdm.auto import tqdm
 
-from . import _checks, models
+from . import _checks, checkpoint, data, models
 from .degrade import Degradation, gaussian_blur
 from .metrics import psnr
 
@@ -193,8 +195,6 @@ def evaluate_denoiser(
         _checks.image_values(clean, f"image {name!r}")
     iterator = zip(names, images)
     if progress:
-        from tqdm.auto import tqdm
-
         iterator = tqdm(iterator, total=len(images), desc="evaluate")
     rows = []
     for name, clean in iterator:
@@ -234,17 +234,11 @@ def load_model(spec: str, weights_dir=None, gaussian_width: float = 1.0) -> nn.M
         return baseline(spec, gaussian_width)
     path = Path(spec)
     if path.is_dir():
-        path = path / "checkpoint.pt"
+        path = path / checkpoint.FILE
         if not path.is_file():
             raise FileNotFoundError(f"{spec} is a directory without checkpoint.pt (expected a training run directory)")
     if path.is_file():
-        ckpt = _checks.read_checkpoint(path, ("model", "config", "step"))
-        config = ckpt["config"]
-        model = models.build_model(config["architecture"], **config["model_kwargs"])
-        models.check_state_dict(model, ckpt["model"], str(path))
-        model.load_state_dict(ckpt["model"])
-        model.checkpoint_step = int(ckpt["step"])
-        return model.eval()
+        return checkpoint.load_model(path)  # the checkpoint's format is nnimaging.checkpoint's
     return models.load_pretrained(spec, weights_dir=weights_dir)
 
 
@@ -256,8 +250,6 @@ def load_image_dir(directory) -> tuple[list[np.ndarray], list[str]]:
     images : list of (H, W) float32 arrays in [0, 1] (8-bit values / 255)
     names : list of str, file names without extension
     """
-    from PIL import Image
-
     directory = Path(directory)
     suffixes = {".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg", ".pgm"}
     files = sorted(p for p in directory.iterdir() if p.suffix.lower() in suffixes) if directory.is_dir() else []
@@ -274,8 +266,6 @@ def _load_dataset(name: str | None, data_dir) -> tuple[list[np.ndarray], list[st
     if data_dir is not None:
         images, names = load_image_dir(data_dir)
         return images, names, str(data_dir)
-    from . import data
-
     images, names = data.load_images(name, return_names=True)
     return images, names, name
 
