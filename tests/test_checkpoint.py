@@ -78,6 +78,6 @@ def test_changed_settings_ignore_equal_paths_and_older_checkpoints(tmp_path):
     cfg = {key: None for key in checkpoint.RESUME_SETTINGS}
     assert checkpoint.changed_settings({}, {**cfg, "lr": 1.0}) == []  # nothing saved to compare
     same_dir = {**cfg, "data_dir": str(tmp_path)}
-    assert checkpoint.changed_settings(same_dir, {**cfg, "data_dir": str(tmp_path / "." )}) == []
+    assert checkpoint.changed_settings(same_dir, {**cfg, "data_dir": str(tmp_path / ".")}) == []
     assert checkpoint.changed_settings({**cfg, "model_kwargs": {"depth": 3}}, {**cfg, "model_kwargs": {}}) == [
         "model settings {'depth': 3} (this command: {})"]
