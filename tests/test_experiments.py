@@ -47,7 +47,7 @@ def test_best_gaussian_width_is_the_argmax_over_the_grid():
 @needs_data
 def test_denoise_table_rows_and_resume(weights, tmp_path):
     rdir = tmp_path / "results"
-    table = experiments.denoise_table(("dncnn-s25", "dncnn-b"), ("set12",), (25, 50), limit=2,
+    table = experiments.measure_denoisers(("dncnn-s25", "dncnn-b"), ("set12",), (25, 50), limit=2,
                                       results_dir=rdir, weights_dir=weights, progress=False, command="python -m nnimaging.x")
     rows = {(r["method"], r["sigma"]): r for r in table["rows"]}
     # the model trained at sigma 25 only where it was trained; blind models and baselines everywhere
@@ -60,16 +60,16 @@ def test_denoise_table_rows_and_resume(weights, tmp_path):
     assert rows[("gaussian", 25.0)]["mean_psnr"] > rows[("noisy", 25.0)]["mean_psnr"] + 3
     assert results.load("denoising", rdir)["rows"] == table["rows"]
     # a second run keeps finished rows; new weights (another sha256) are evaluated again
-    again = experiments.denoise_table(("dncnn-s25", "dncnn-b"), ("set12",), (25, 50), limit=2,
+    again = experiments.measure_denoisers(("dncnn-s25", "dncnn-b"), ("set12",), (25, 50), limit=2,
                                       results_dir=rdir, weights_dir=weights, progress=False)
     assert again["rows"] == table["rows"]
     models.save_pretrained(models.DnCNN(3, 4), "dncnn-b", {"noise": {"sigma_range": [0.0, 55.0]}}, weights_dir=weights)
-    third = experiments.denoise_table(("dncnn-b",), ("set12",), (25,), limit=2,
+    third = experiments.measure_denoisers(("dncnn-b",), ("set12",), (25,), limit=2,
                                       results_dir=rdir, weights_dir=weights, progress=False)
     new = [r for r in third["rows"] if r["method"] == "dncnn-b" and r["sigma"] == 25.0]
     assert len(new) == 1 and new[0]["sha256"] == {e["name"]: e["sha256"] for e in models.available(weights)}["dncnn-b"]
     # rows made on other images (another limit) are evaluated again, not mixed in
-    fourth = experiments.denoise_table(("dncnn-b",), ("set12",), (25,), limit=1,
+    fourth = experiments.measure_denoisers(("dncnn-b",), ("set12",), (25,), limit=1,
                                        results_dir=rdir, weights_dir=weights, progress=False)
     assert {(r["method"], r["sigma"]): r["images"] for r in fourth["rows"]}[("noisy", 25.0)] == 1
 
@@ -86,7 +86,7 @@ def test_sigma_sweep_noisy_curve_follows_the_noise_level(weights, tmp_path):
 
 @needs_data
 def test_deblur_table_wiener_row_is_the_wiener_filter_alone(weights, tmp_path):
-    table = experiments.deblur_table(limit=1, noise_levels=(0.01,), results_dir=tmp_path, weights_dir=weights,
+    table = experiments.measure_deblurring(limit=1, noise_levels=(0.01,), results_dir=tmp_path, weights_dir=weights,
                                      progress=False)
     rows = {r["method"]: r for r in table["rows"]}
     assert set(rows) == {"wiener", "network", "wiener+network"}
@@ -99,7 +99,7 @@ def test_deblur_table_wiener_row_is_the_wiener_filter_alone(weights, tmp_path):
     models.save_pretrained(models.UNet(1, 4), "unet-deblur",
                            {"degradation": {**DEBLUR, "blur": "gaussian:1", "wiener_nsr": None}}, weights_dir=weights)
     with pytest.raises(ValueError, match="different blurs"):
-        experiments.deblur_table(limit=1, results_dir=tmp_path, weights_dir=weights, progress=False)
+        experiments.measure_deblurring(limit=1, results_dir=tmp_path, weights_dir=weights, progress=False)
 
 
 @needs_data

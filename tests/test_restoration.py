@@ -32,11 +32,16 @@ def test_crop_is_the_named_window_and_checks_bounds():
     from nnimaging import data
 
     images, names = data.load_images("set12", return_names=True)
-    np.testing.assert_array_equal(restoration.crop("set12/03", 10, 20, 32), images[2][10:42, 20:52])
+    np.testing.assert_array_equal(data.crop("set12/03", 10, 20, 32), images[2][10:42, 20:52])
+    assert data.crop("set12/03", 10, 20, 32).dtype == np.float32
     with pytest.raises(ValueError, match="does not fit"):
-        restoration.crop("set12/01", 240, 0, 32)
+        data.crop("set12/01", 240, 0, 32)
     with pytest.raises(ValueError, match="no image 'x'"):
-        restoration.crop("set12/x")
+        data.crop("set12/x", 0, 0, 8)
+    with pytest.raises(ValueError, match="dataset/name"):
+        data.crop("01", 0, 0, 8)
+    with pytest.raises(ValueError, match="top must be an integer >= 0"):
+        data.crop("set12/01", -1, 0, 8)
 
 
 @needs_data

@@ -159,7 +159,7 @@ def test_a_partial_experiment_does_not_change_the_shipped_results(tmp_path, monk
     monkeypatch.setattr(experiments, "_load_images", lambda dataset, limit=None: (images, ["01"]))
     monkeypatch.setattr(experiments, "best_gaussian_width", lambda sigma, images: (1.0, 0.0))
     monkeypatch.chdir(tmp_path)
-    experiments.denoise_table(("dncnn-s25",), ("set12",), (25,), limit=1, weights_dir=wdir, progress=False)
+    experiments.measure_denoisers(("dncnn-s25",), ("set12",), (25,), limit=1, weights_dir=wdir, progress=False)
     assert json.loads((shipped / "denoising.json").read_text())["command"] == "the full table"
     written = results.load("denoising", tmp_path / "runs" / "results")  # elsewhere, and said where
     assert written["limit"] == 1 and {r["method"] for r in written["rows"]} == {"noisy", "gaussian", "dncnn-s25"}
@@ -170,7 +170,7 @@ def test_a_partial_experiment_does_not_change_the_shipped_results(tmp_path, monk
 
 
 def test_update_shipped_refuses_a_partial_run_before_any_work(monkeypatch, capsys):
-    monkeypatch.setattr(experiments, "denoise_table", lambda *a, **k: pytest.fail("work started"))
+    monkeypatch.setattr(experiments, "measure_denoisers", lambda *a, **k: pytest.fail("work started"))
     argv = ["denoise-table", "--datasets", "set12", "--sigmas", "25", "--models", "dncnn-s25", "--limit", "1",
             "--update-shipped"]
     with pytest.raises(SystemExit) as exit_info:

@@ -38,6 +38,8 @@ __all__ = [
     "atomic_torch_save",
     "atomic_copy",
     "read_checkpoint",
+    "float_image",
+    "to_numpy",
     "run_cli",
 ]
 
@@ -104,6 +106,25 @@ def image_values(image, name: str = "image", low: float | None = 0.0, high: floa
     if (low is not None and lo < low) or (high is not None and hi > high):
         scale = " (8-bit values must be divided by 255)" if high == 1.0 and hi > 1.0 else ""
         raise UsageError(f"{name}: expected values in [{low:g}, {high:g}]{scale}, got values in [{lo:.4g}, {hi:.4g}]")
+
+
+def to_numpy(value, dtype=None) -> np.ndarray:
+    """A torch tensor (detached, copied to the CPU) or anything array-like, as a numpy array."""
+    if hasattr(value, "detach"):  # a torch tensor, without importing torch here
+        value = value.detach().cpu().numpy()
+    return np.asarray(value, dtype=dtype)
+
+
+def float_image(name: str, image) -> np.ndarray:
+    """A 2-D float image (array or tensor) as a float64 array with finite values, or :class:`UsageError`."""
+    arr = to_numpy(image)
+    if arr.ndim != 2:
+        raise UsageError(f"{name} must be an (H, W) array, got shape {arr.shape}")
+    if not np.issubdtype(arr.dtype, np.floating):
+        raise UsageError(f"{name} must be a float array (values in [0, 1]), got dtype {arr.dtype}; "
+                         "divide 8-bit images by 255")
+    image_values(arr, name, None, None)
+    return arr.astype(np.float64)
 
 
 def file_digest(path, algorithm: str = "sha256") -> str:

@@ -36,7 +36,7 @@ from PIL import Image
 from . import _checks
 
 __all__ = [
-    "load_mnist", "load_images", "fetch", "source_url", "cache_dir",
+    "load_mnist", "load_images", "crop", "fetch", "source_url", "cache_dir",
     "DataError", "DataUnavailableError", "ChecksumError",
     "DATASETS", "REGISTRY", "MNIST_URL", "DNCNN_URL",
 ]
@@ -283,3 +283,38 @@ def load_images(name: str, return_names: bool = False):
     files = _files(name)
     images = [_read_png(str(fetch(rel)), REGISTRY[rel]).astype(np.float32) / 255 for rel in files]
     return (images, [Path(rel).stem for rel in files]) if return_names else images
+
+
+def crop(image: str, top: int, left: int, size: int) -> np.ndarray:
+    """A ``size`` x ``size`` crop of a test image named ``"DATASET/NAME"``, such as ``"set12/01"``.
+
+    The one crop helper of the book: demos, experiments and chapters name a test image and a
+    square inside it.
+
+    Parameters
+    ----------
+    image : str
+        Data set and file stem (``"set12/01"`` ... ``"set12/12"``, ``"bsd68/test001"`` ...).
+    top, left : int >= 0
+        Row and column of the crop's upper-left pixel.
+    size : int >= 1
+        Height and width of the crop.
+
+    Returns
+    -------
+    (size, size) float32 array in [0, 1] (a copy).
+    """
+    dataset, sep, stem = str(image).partition("/")
+    if not sep:
+        raise ValueError(f"image must look like 'set12/01' (dataset/name), got {image!r}")
+    top, left = _checks.positive_int("top", top, 0), _checks.positive_int("left", left, 0)
+    size = _checks.positive_int("size", size, 1)
+    images, names = load_images(dataset, return_names=True)
+    if stem not in names:
+        raise ValueError(f"no image {stem!r} in {dataset}; names: {', '.join(names)}")
+    full = images[names.index(stem)]
+    h, w = full.shape
+    if top + size > h or left + size > w:
+        raise ValueError(f"crop rows {top}..{top + size}, columns {left}..{left + size} does not fit "
+                         f"in the {h} x {w} image {image}")
+    return np.ascontiguousarray(full[top:top + size, left:left + size])

@@ -41,16 +41,19 @@ import numpy as np
 import torch
 
 from . import _checks, ablations, models, results
+from .data import crop
+from .deep_image_prior import deep_image_prior
 from .degrade import Degradation, add_gaussian_noise
 from .evaluate import GaussianFilterDenoiser, NoisyBaseline, denoise, evaluate_denoiser, psnr_8bit
+from .restoration import wiener_training
 from .train import read_log_records
 
 __all__ = [
     "environment",
     "best_gaussian_width",
-    "denoise_table",
+    "measure_denoisers",
     "sigma_sweep",
-    "deblur_table",
+    "measure_deblurring",
     "cpu_benchmark",
     "time_to_target",
     "run_summary",
@@ -126,7 +129,7 @@ def _have(rows: list[dict], **match) -> bool:
     return any(all(r.get(k) == v for k, v in match.items()) for r in rows)
 
 
-def denoise_table(
+def measure_denoisers(
     denoisers=DENOISERS,
     datasets=("set12", "bsd68"),
     sigmas=(15, 25, 50),
@@ -237,7 +240,7 @@ def sigma_sweep(
 # ----------------------------------------------------------------------------------------
 
 
-def deblur_table(
+def measure_deblurring(
     network: str = "unet-deblur",
     wiener_network: str = "unet-wiener",
     noise_levels=(0.005, 0.01, 0.02),
@@ -259,16 +262,12 @@ def deblur_table(
     """
     net, net_entry = _pretrained(network, device, weights_dir)
     wnet, wnet_entry = _pretrained(wiener_network, device, weights_dir)
+    spec, nsr = wiener_training(wnet_entry, wiener_network)
     d_net = net_entry["training"].get("degradation", {})
-    d_wnet = wnet_entry["training"].get("degradation", {})
-    if d_net.get("task") != "deblur" or d_wnet.get("task") != "deblur" or d_wnet.get("wiener_nsr") is None:
-        raise ValueError(
-            f"{network} must be trained on blurred input and {wiener_network} on Wiener output "
-            f"(their manifests say {d_net} and {d_wnet})"
-        )
-    if d_net["blur"] != d_wnet["blur"]:
-        raise ValueError(f"the networks were trained for different blurs: {d_net['blur']} and {d_wnet['blur']}")
-    spec, nsr = d_wnet["blur"], d_wnet["wiener_nsr"]
+    if d_net.get("task") != "deblur":
+        raise ValueError(f"{network} must be trained on blurred input (its manifest says {d_net})")
+    if d_net["blur"] != spec:
+        raise ValueError(f"the networks were trained for different blurs: {d_net['blur']} and {spec}")
     images, names = _load_images(dataset, limit)
     methods = {
         "wiener": (NoisyBaseline(), Degradation(spec, nsr)),
@@ -385,14 +384,11 @@ def deep_image_prior_curve(
     command: str | None = None,
     progress: bool = True,
 ) -> dict:
-    """Fit :func:`nnimaging.encdec.deep_image_prior` to one noisy crop for ``steps`` updates; store its curves.
+    """Fit :func:`nnimaging.deep_image_prior.deep_image_prior` to one noisy crop for ``steps`` updates; store its curves.
 
     The curves (MSE to the noisy image, PSNR against the clean one) are stored every
     ``every`` updates, with the best iteration and PSNR.
     """
-    from .encdec import deep_image_prior
-    from .restoration import crop
-
     clean = crop(image, top, left, size)
     noisy = add_gaussian_noise(clean, sigma, seed)
     started = time.perf_counter()
@@ -638,7 +634,7 @@ def _run(a, command: str) -> dict:
         return training_curve(a.run_dirs, a.dataset, a.sigmas, device=a.device, limit=a.limit,
                               progress=not a.no_progress, **common)
     if a.experiment == "denoise-table":
-        return denoise_table(a.models, a.datasets, a.sigmas, device=a.device, limit=a.limit,
+        return measure_denoisers(a.models, a.datasets, a.sigmas, device=a.device, limit=a.limit,
                              progress=not a.no_progress, **common)
     if a.experiment == "sigma-sweep":
         return sigma_sweep(a.models, limit=a.limit, device=a.device, progress=not a.no_progress, **common)
@@ -648,7 +644,7 @@ def _run(a, command: str) -> dict:
     if a.experiment == "deep-image-prior":
         return deep_image_prior_curve(steps=a.steps, size=a.size, device=a.device, progress=not a.no_progress, **common)
     if a.experiment == "deblur-table":
-        return deblur_table(device=a.device, limit=a.limit, progress=not a.no_progress, **common)
+        return measure_deblurring(device=a.device, limit=a.limit, progress=not a.no_progress, **common)
     return cpu_benchmark(bm3d=not a.no_bm3d, repeats=a.repeats, **common)
 
 

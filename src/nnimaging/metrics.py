@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._checks import to_numpy
+
 __all__ = ["mse", "psnr", "psnr_per_image"]
 
 
 def _as_float_arrays(estimate, reference):
-    est = np.asarray(estimate.detach().cpu() if hasattr(estimate, "detach") else estimate, dtype=np.float64)
-    ref = np.asarray(reference.detach().cpu() if hasattr(reference, "detach") else reference, dtype=np.float64)
+    est, ref = to_numpy(estimate, np.float64), to_numpy(reference, np.float64)
     if est.shape != ref.shape:
         raise ValueError(f"estimate and reference must have the same shape, got {est.shape} and {ref.shape}")
     if est.size == 0:

@@ -17,6 +17,7 @@ import inspect
 import io
 import itertools
 import json
+import os
 import math
 import pkgutil
 import re
@@ -329,6 +330,8 @@ def default_name(factory: Callable) -> str:
 
 
 def _json_default(value):
+    if isinstance(value, os.PathLike):  # a folder of weights, say: recorded as its path
+        return os.fspath(value)
     if isinstance(value, np.ndarray):
         return value.tolist()
     if isinstance(value, np.generic):
