@@ -18,7 +18,9 @@ def test_activation_maximization_of_a_linear_unit_follows_its_weights():
                                     lr=0.1, l2=0.0, blur=0.0, start=0.5)
     w = before.view(4, 4)
     assert torch.all((x[0, 0] - 0.5) * w > 0)          # every pixel moved the way its weight says
-    assert x[0, 0].flatten()[w.abs().argmax()] in (0.0, 1.0)   # the strongest one hit the bound
+    strongest = x[0, 0].flatten()[w.abs().argmax()]
+    assert min(strongest, 1 - strongest) < 0.01                # the strongest one nears its bound
+    assert torch.all((x > 0) & (x < 1))                        # inside (0, 1), never clipped
     torch.testing.assert_close(model[1].weight, before, rtol=0, atol=0)   # the model is untouched
     assert all(p.requires_grad for p in model.parameters())
 
@@ -33,6 +35,17 @@ def test_activation_maximization_with_blur_is_smooth_and_deterministic():
     assert runs[0].min() >= 0 and runs[0].max() <= 1
     with pytest.raises(UsageError, match="shape must be"):
         vis.activation_maximization(model, lambda o: o[0, 0], (2, 1, 8, 8))
+    with pytest.raises(UsageError, match="strictly inside clamp"):
+        vis.activation_maximization(model, lambda o: o[0, 0], (1, 1, 8, 8), start=0.0)
+
+
+def test_activation_maximization_accepts_an_image_as_start():
+    torch.manual_seed(2)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(9, 1)).double()
+    start = torch.linspace(0.2, 0.8, 9, dtype=torch.float64).view(1, 1, 3, 3)
+    x = vis.activation_maximization(model, lambda o: o[0, 0], (1, 1, 3, 3), steps=1, lr=1e-9,
+                                    l2=0.0, blur=0.0, start=start)
+    torch.testing.assert_close(x, start, rtol=0, atol=1e-8)     # a tiny step stays at the start
 
 
 def _quadratic():

@@ -1,6 +1,6 @@
 """Looking inside a trained network: the inputs its units prefer, and slices of its loss landscape.
 
-* :func:`activation_maximization`: gradient *ascent* on the input image, from a blank start, to
+* :func:`activation_maximization`: gradient *ascent* on the input image, from a grey start, to
   find an image that excites one unit (a class score, or a channel of a feature map), with an L2
   penalty and a small blur at every step so that the image stays smooth (Olah et al., 2017 survey
   such regularizers);
@@ -41,15 +41,17 @@ def _gaussian_kernel(sigma: float, dtype) -> torch.Tensor:
 
 def activation_maximization(model: nn.Module, unit: Callable[[torch.Tensor], torch.Tensor],
                             shape: Sequence[int], steps: int = 200, lr: float = 0.05,
-                            l2: float = 1e-3, blur: float = 0.5, start: float = 0.0,
+                            l2: float = 1e-3, blur: float = 0.5, start=0.5,
                             clamp: tuple[float, float] | None = (0.0, 1.0)) -> torch.Tensor:
     """An input that makes one unit of ``model`` large, found by gradient ascent.
 
-    From a constant image ``start``, repeat ``steps`` times: compute
-    ``J(x) = unit(model(x)) - l2 * ||x||^2``, step ``x <- x + lr * grad J / max|grad J|`` (a step of
-    fixed size in the max norm, so that ``lr`` does not depend on the unit's scale), blur ``x``
-    with a Gaussian of standard deviation ``blur`` pixels (0 for none) and clamp it to ``clamp``.
-    Deterministic: no random start, no jitter.
+    The image is written ``x = low + (high - low) * sigmoid(z)`` (``x = z`` with ``clamp=None``), so
+    that it stays inside ``clamp`` without being cut off: clipped pixels would be exactly equal,
+    and ties in max pooling would then be broken by rounding, differently on different processors.
+    Starting from ``x = start``, repeat ``steps`` times: compute
+    ``J(x) = unit(model(x)) - l2 * ||x||^2``, step ``z <- z + lr * grad_z J / max|grad_z J|`` (a step
+    of fixed size in the max norm, so that ``lr`` does not depend on the unit's scale), then blur
+    ``z`` with a Gaussian of standard deviation ``blur`` pixels (0 for none).
 
     Parameters
     ----------
@@ -60,8 +62,11 @@ def activation_maximization(model: nn.Module, unit: Callable[[torch.Tensor], tor
         ``lambda out: out[0, 3]`` for the score of class 3.
     shape : sequence of int
         Shape of the input, batch of one included, e.g. ``(1, 1, 28, 28)``.
-    steps, lr, l2, blur, start
+    steps, lr, l2, blur
         See above; ``steps >= 1``, ``lr > 0``, ``l2 >= 0``, ``blur >= 0``.
+    start : float or tensor of ``shape``
+        The first image, strictly inside ``clamp``. A slightly uneven start (a seeded pattern)
+        avoids the exact ties of a constant one.
     clamp : (float, float) or None
         Range of valid input values.
 
@@ -78,7 +83,17 @@ def activation_maximization(model: nn.Module, unit: Callable[[torch.Tensor], tor
     blur = non_negative_number("blur", blur)
     dtype = next(model.parameters()).dtype
     kernel = _gaussian_kernel(blur, dtype) if blur > 0 else None
-    x = torch.full(shape, float(start), dtype=dtype)
+    x0 = torch.as_tensor(start, dtype=dtype).expand(shape).clone()
+    if clamp is not None:
+        low, high = float(clamp[0]), float(clamp[1])
+        u = (x0 - low) / (high - low)
+        if not torch.all((u > 0) & (u < 1)):
+            raise UsageError(f"start must lie strictly inside clamp = {clamp}")
+        z = torch.log(u / (1 - u))
+        image = lambda z: low + (high - low) * torch.sigmoid(z)
+    else:
+        z = x0
+        image = lambda z: z
     was_training = model.training
     model.eval()
     requires = [p.requires_grad for p in model.parameters()]
@@ -86,25 +101,25 @@ def activation_maximization(model: nn.Module, unit: Callable[[torch.Tensor], tor
         p.requires_grad_(False)
     try:
         for _ in range(steps):
-            x.requires_grad_(True)
+            z.requires_grad_(True)
+            x = image(z)
             objective = unit(model(x)) - l2 * (x ** 2).sum()
             if objective.ndim != 0:
                 raise UsageError(f"unit must return a scalar, got shape {tuple(objective.shape)}")
-            (grad,) = torch.autograd.grad(objective, x)
+            (grad,) = torch.autograd.grad(objective, z)
             with torch.no_grad():
-                x = x + lr * grad / grad.abs().max().clamp_min(1e-12)
+                z = z + lr * grad / grad.abs().max().clamp_min(1e-12)
                 if kernel is not None:
                     c, r = shape[1], len(kernel) // 2
                     kx = kernel.view(1, 1, 1, -1).repeat(c, 1, 1, 1)
-                    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="replicate"), kx, groups=c)
-                    x = F.conv2d(F.pad(x, (0, 0, r, r), mode="replicate"), kx.transpose(2, 3), groups=c)
-                if clamp is not None:
-                    x = x.clamp(*clamp)
+                    z = F.conv2d(F.pad(z, (r, r, 0, 0), mode="replicate"), kx, groups=c)
+                    z = F.conv2d(F.pad(z, (0, 0, r, r), mode="replicate"), kx.transpose(2, 3), groups=c)
     finally:
         for p, r in zip(model.parameters(), requires):
             p.requires_grad_(r)
         model.train(was_training)
-    return x.detach()
+    with torch.no_grad():
+        return image(z).detach()
 
 
 def _check_state(model: nn.Module, state: dict, name: str) -> None:
@@ -211,6 +226,8 @@ def plot_landscape(alphas, line, grid_alphas, grid_betas, plane, size: float = 3
     """The 1-D interpolation (left) and the 2-D slice as contours of the log loss (right)."""
     import matplotlib.pyplot as plt
 
+    # rounded, so that last-bit differences between processors do not move the contour lines
+    line, plane = np.round(np.asarray(line, float), 6), np.round(np.asarray(plane, float), 6)
     fig, (a, b) = plt.subplots(1, 2, figsize=(2 * size + 0.8, size))
     a.plot(alphas, line, color="#1f77b4")
     a.axvline(0, color="#999999", lw=0.8, ls=":")
