@@ -217,26 +217,21 @@ def shipped(tmp_path, monkeypatch):
     return tmp_path, fake
 
 
-def test_demo_image_is_a_crop_and_rejects_crops_outside_the_image(shipped):
+def test_the_demo_crop_is_data_crop_of_the_named_image(shipped):
     _, fake = shipped
-    crop = denoising.demo_image("set12/02", top=10, left=20, size=30)
-    assert np.array_equal(crop, fake[1][10:40, 20:50])
-    with pytest.raises(ValueError, match="does not fit"):
-        denoising.demo_image("set12/01", top=200, left=0, size=96)
-    with pytest.raises(ValueError, match="no image '13'"):
-        denoising.demo_image("set12/13")
+    assert np.array_equal(data.crop("set12/02", top=10, left=20, size=30), fake[1][10:40, 20:50])
 
 
 def test_noise_level_demo_precomputes_every_frame_with_noise_level_frame(shipped):
     weights_dir, fake = shipped
     assert registry["denoising.noise_level"] is denoising.noise_level_demo
     demo = denoising.noise_level_demo(weights_dir=str(weights_dir))
-    assert demo.args == {"weights_dir": str(weights_dir)}
+    assert demo.args == {"weights_dir": str(weights_dir)}   # recorded as called
     assert demo.js is None and demo.n_combinations == 12 <= MAX_FRAMES      # 6 noise levels x 2 models
     first, last, step = denoising.DEMO_SIGMAS
     assert demo.controls[0].positions == list(range(first, last + 1, step))
     assert demo.controls[1].positions == list(denoising.DEMO_MODELS)
-    clean = denoising.demo_image()
+    clean = data.crop(**denoising.DEMO_IMAGE)
     model = models.load_pretrained("dncnn-b", weights_dir=weights_dir)
     frame = demo(sigma=35, model="dncnn-b")
     expected = denoising.noise_level_frame(model, clean, 35)

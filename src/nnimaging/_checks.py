@@ -37,7 +37,6 @@ __all__ = [
     "atomic_write_json",
     "atomic_torch_save",
     "atomic_copy",
-    "read_checkpoint",
     "float_image",
     "to_numpy",
     "run_cli",
@@ -236,32 +235,6 @@ def atomic_copy(source, path) -> Path:
     return Path(path)
 
 
-def read_checkpoint(path, keys=("model", "config")) -> dict:
-    """Load a checkpoint of :mod:`nnimaging.train` (weights only) or raise :class:`UsageError` naming the file.
-
-    An empty, truncated or foreign file, or one without ``keys``, gives one clear message instead of
-    the unpickler's ``EOFError``, ``IndexError`` or ``KeyError``.
-    """
-    import torch
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"no checkpoint {path}")
-    size = path.stat().st_size
-    hint = "delete it (or restore a copy) and start over with --overwrite"
-    if size == 0:
-        raise UsageError(f"checkpoint {path} is empty (0 bytes): the run that wrote it was cut off; {hint}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # noqa: BLE001 - the unpickler fails in many ways on a damaged file
-        raise UsageError(f"checkpoint {path} ({size} bytes) is truncated or not a PyTorch checkpoint "
-                         f"({type(err).__name__}); {hint}") from None
-    missing = [k for k in keys if not isinstance(ckpt, dict) or k not in ckpt]
-    if missing:
-        raise UsageError(f"{path} is not a checkpoint of nnimaging.train: it lacks {missing}; {hint}")
-    return ckpt
-
-
 # ----------------------------------------------------------------------------------------
 # command lines
 # ----------------------------------------------------------------------------------------
@@ -269,7 +242,7 @@ def read_checkpoint(path, keys=("model", "config")) -> dict:
 
 def _user_errors() -> tuple[type[BaseException], ...]:
     from .data import DataError
-    from .models import WeightsNotFoundError
+    from .weightstore import WeightsNotFoundError
 
     return (UsageError, DataError, WeightsNotFoundError, FileNotFoundError, FileExistsError, NotADirectoryError,
             IsADirectoryError, PermissionError)

@@ -154,11 +154,11 @@ def _activation_result(fn: str, alpha: float) -> dict:
     return {"z": z, "f": activation(fn, z, alpha), "df": activation_derivative(fn, z, alpha)}
 
 
-@register("approximation.activation")
+@register
 def activation_demo() -> Demo:
     """Pick an activation function; leaky ReLU's negative slope ``alpha`` is a slider."""
     return Demo(
-        "approximation.activation", "Activation functions and their derivatives",
+        "Activation functions and their derivatives",
         [Choice("fn", ACTIVATIONS, "leaky ReLU", label="function"),
          Slider("alpha", 0.0, 0.5, 0.01, 0.1, label="α (leaky)", fmt=".2f")],
         _activation_result,
@@ -175,11 +175,11 @@ def _sigmoid_result(w: float, b: float) -> dict:
     return {"x": x, "y": sigmoid(w * x + b), "s": -b / w}
 
 
-@register("approximation.sigmoid")
+@register
 def sigmoid_demo() -> Demo:
     """A sigmoid after a linear block, ``sigmoid(w x + b)``: a step at ``s = -b / w`` for large w."""
     return Demo(
-        "approximation.sigmoid", "Sigmoid after a linear block: σ(w·x + b)",
+        "Sigmoid after a linear block: σ(w·x + b)",
         [Slider("w", 1, 200, 1, 8), Slider("b", -100, 100, 1, -4)],
         _sigmoid_result,
         [Panel([Line("x", "y", label="σ(w·x + b)"), VLine("s", label="s = -b/w"),
@@ -196,13 +196,13 @@ def _two_neurons_result(s1: float, s2: float, w1: float, w2: float) -> dict:
     return {"x": x, "n1": n1, "n2": n2, "y": n1 + n2}
 
 
-@register("approximation.two_neurons")
+@register
 def two_neurons_demo() -> Demo:
     """Two steep neurons added by an output neuron with weights w1, w2."""
     pos = dict(min=0.0, max=1.0, step=0.05, fmt=".2f")
     wgt = dict(min=-2.0, max=2.0, step=0.1, fmt=".1f")
     return Demo(
-        "approximation.two_neurons", "Two neurons: w₁·σ_s₁(x) + w₂·σ_s₂(x)",
+        "Two neurons: w₁·σ_s₁(x) + w₂·σ_s₂(x)",
         [Slider("s1", value=0.2, label="s₁", **pos), Slider("s2", value=0.6, label="s₂", **pos),
          Slider("w1", value=0.4, label="w₁", **wgt), Slider("w2", value=0.6, label="w₂", **wgt)],
         _two_neurons_result,
@@ -222,13 +222,13 @@ def _two_rects_result(s11, s12, s21, s22, h1, h2) -> dict:
     return {"x": x, "r1": r1, "r2": r2, "y": r1 + r2}
 
 
-@register("approximation.two_rects")
+@register
 def two_rects_demo() -> Demo:
     """Two rects, each made of two neurons: start, stop and height of each."""
     pos = dict(min=0.0, max=1.0, step=0.05, fmt=".2f")
     hgt = dict(min=-2.0, max=2.0, step=0.1, fmt=".1f")
     return Demo(
-        "approximation.two_rects", "Two rects from four neurons",
+        "Two rects from four neurons",
         [Slider("s11", value=0.2, label="s₁₁", **pos), Slider("s12", value=0.3, label="s₁₂", **pos),
          Slider("s21", value=0.4, label="s₂₁", **pos), Slider("s22", value=0.6, label="s₂₂", **pos),
          Slider("h1", value=0.3, label="h₁", **hgt), Slider("h2", value=-0.4, label="h₂", **hgt)],
@@ -265,11 +265,11 @@ def _rect_sum_result(n: int) -> dict:
             "ns": ns, "errors": errors, "n_now": np.array([n]), "err_now": np.array([errors[n - 1]])}
 
 
-@register("approximation.rect_sum")
+@register
 def rect_sum_demo() -> Demo:
     """N rects of equal width approximate a curve; the maximum error falls as N grows."""
     return Demo(
-        "approximation.rect_sum", "N rects approximate a curve",
+        "N rects approximate a curve",
         [Slider("n", 1, N_MAX, 1, 5, label="N")],
         _rect_sum_result,
         [Panel([Line("x", "target", label="target", color="#999999", width=3),
@@ -524,11 +524,11 @@ def _hat_sum_result(target: str, n: int) -> dict:
             "log_n_now": np.array([log_n[n - 2]]), "log_err_now": np.array([log_err[n - 2]])}
 
 
-@register("approximation.hat_sum")
+@register
 def hat_sum_demo() -> Demo:
     """N hats (3 ReLUs each) interpolate a target; its error against N on log-log axes."""
     return Demo(
-        "approximation.hat_sum", "N hats of three ReLUs interpolate a curve",
+        "N hats of three ReLUs interpolate a curve",
         [Choice("target", tuple(HAT_TARGETS), "smooth", label="target"),
          Slider("n", 2, HAT_N_MAX, 1, 6, label="N")],
         _hat_sum_result,

@@ -107,9 +107,27 @@ def write_snapshot(run_dir, model, step: int, elapsed_s: float) -> Path:
 
 
 def read(path, keys=("model", "config")) -> dict:
-    """Load a checkpoint (weights only); an empty, damaged or foreign file, or one without ``keys``,
-    raises :class:`nnimaging._checks.UsageError` naming it."""
-    return _checks.read_checkpoint(path, keys)
+    """Load a checkpoint of :mod:`nnimaging.train` (weights only) or raise :class:`UsageError` naming the file.
+
+    An empty, truncated or foreign file, or one without ``keys``, gives one clear message instead of
+    the unpickler's ``EOFError``, ``IndexError`` or ``KeyError``.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"no checkpoint {path}")
+    size = path.stat().st_size
+    hint = "delete it (or restore a copy) and start over with --overwrite"
+    if size == 0:
+        raise UsageError(f"checkpoint {path} is empty (0 bytes): the run that wrote it was cut off; {hint}")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # noqa: BLE001 - the unpickler fails in many ways on a damaged file
+        raise UsageError(f"checkpoint {path} ({size} bytes) is truncated or not a PyTorch checkpoint "
+                         f"({type(err).__name__}); {hint}") from None
+    missing = [k for k in keys if not isinstance(ckpt, dict) or k not in ckpt]
+    if missing:
+        raise UsageError(f"{path} is not a checkpoint of nnimaging.train: it lacks {missing}; {hint}")
+    return ckpt
 
 
 def changed_settings(saved: dict, cfg: dict) -> list[str]:

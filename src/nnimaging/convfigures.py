@@ -178,7 +178,6 @@ def convolution_demo(x=None, kernel=None) -> Demo:
     ``kernel`` (k, k) are nested lists of numbers (default :data:`CONV_DEMO_INPUT` and
     :data:`CONV_DEMO_KERNEL`).
     """
-    args = {} if x is None and kernel is None else {"x": x, "kernel": kernel}
     x = CONV_DEMO_INPUT if x is None else x
     kernel = CONV_DEMO_KERNEL if kernel is None else kernel
     xa, ka = _array("x", x, (2,)), _array("kernel", kernel, (2,))
@@ -190,7 +189,7 @@ def convolution_demo(x=None, kernel=None) -> Demo:
         return conv_step(xa, ka, stride, padding, cell)
 
     return Demo(
-        "conv.convolution", "Convolution: slide the kernel, one inner product per output cell",
+        "Convolution: slide the kernel, one inner product per output cell",
         [Slider("padding", 0, 1, 1, 0, label="padding p"),
          Slider("stride", 1, 2, 1, 1, label="stride s"),
          Slider("cell", 1, cells, 1, 1, label="output cell")],
@@ -208,7 +207,7 @@ def convolution_demo(x=None, kernel=None) -> Demo:
              "third the element-wise products of window and kernel whose sum is the current "
              "output value, and the output grid fills one cell per step, highlighting the cell "
              "just computed; stride 2 skips every other window."),
-        ncols=2, height=220, args=args)
+        ncols=2, height=220)
 
 
 
@@ -218,7 +217,6 @@ def pooling_demo(x=None) -> Demo:
 
     ``x`` is an (H, W) nested list of numbers (default :data:`POOL_DEMO_INPUT`).
     """
-    args = {} if x is None else {"x": x}
     xa = _array("x", POOL_DEMO_INPUT if x is None else x, (2,))
     settings = [(w, s) for w in (2, 3) for s in (1, 2)]
     cells = _cells_limit(lambda w, s: pool2d(xa, w, s).shape, settings)
@@ -230,7 +228,7 @@ def pooling_demo(x=None) -> Demo:
 
     n = xa.shape[0]
     return Demo(
-        "conv.pooling", "Pooling: one value per window",
+        "Pooling: one value per window",
         [Choice("kind", POOL_KINDS, "max", label="pooling"),
          Slider("window", 2, 3, 1, 2, label="window"),
          Slider("stride", 1, 2, 1, 2, label="stride"),
@@ -247,7 +245,7 @@ def pooling_demo(x=None) -> Demo:
              "pooling, binomial weights for blur pooling); the output grid fills one cell per "
              "step and highlights the cell just computed. Window size and stride change the "
              "output size."),
-        ncols=3, height=250, args=args)
+        ncols=3, height=250)
 
 
 TRANSPOSED_DEMO_INPUT = [[1, 2], [3, 4]]
@@ -260,7 +258,6 @@ def transposed_convolution_demo(x=None) -> Demo:
 
     ``x`` is an (H, W) nested list of numbers (default :data:`TRANSPOSED_DEMO_INPUT`).
     """
-    args = {} if x is None else {"x": x}
     xa = _array("x", TRANSPOSED_DEMO_INPUT if x is None else x, (2,))
 
     def compute(kernel, stride, step):
@@ -270,7 +267,7 @@ def transposed_convolution_demo(x=None) -> Demo:
 
     h, w = xa.shape
     return Demo(
-        "conv.transposed", "Transposed convolution: each input value stamps a scaled kernel",
+        "Transposed convolution: each input value stamps a scaled kernel",
         [Slider("kernel", 2, 3, 1, 2, label="kernel size"),
          Slider("stride", 1, 2, 1, 1, label="stride s"),
          Slider("step", 0, h * w, 1, 0, label="input values used")],
@@ -284,7 +281,7 @@ def transposed_convolution_demo(x=None) -> Demo:
              "ones. At each step one input value (highlighted) multiplies the kernel, and the "
              "scaled kernel is added into the output at a position that moves by the stride; "
              "overlapping placements add up, cells not reached yet are blank."),
-        ncols=3, height=230, args=args)
+        ncols=3, height=230)
 
 
 def _overlap_result(kernel: int, stride: int, n: int = 6) -> dict:
@@ -307,7 +304,7 @@ def _overlap_result(kernel: int, stride: int, n: int = 6) -> dict:
 def overlap_demo() -> Demo:
     """How many kernel placements of a transposed convolution reach each output pixel."""
     return Demo(
-        "conv.overlap", "Overlap of a transposed convolution (input of ones, kernel of ones)",
+        "Overlap of a transposed convolution (input of ones, kernel of ones)",
         [Slider("kernel", 1, 5, 1, 3, label="kernel size k"),
          Slider("stride", 1, 4, 1, 2, label="stride s")],
         _overlap_result,

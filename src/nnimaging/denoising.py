@@ -38,6 +38,7 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from . import data
 from .demo import Choice, Demo, Image, Panel, Slider, register
 
 __all__ = [
@@ -55,7 +56,6 @@ __all__ = [
     "plot_training_loss",
     "plot_denoised",
     "plot_sigma_sweep",
-    "demo_image",
     "noise_level_frame",
     "noise_level_demo",
 ]
@@ -295,7 +295,7 @@ def read_log(path) -> dict:
         logging interval, ending at that step; ``"val_psnr"``: the last validation PSNR in dB
         (None if the run did not validate).
     """
-    from .train import read_log_records
+    from .trainrun import read_log_records
 
     steps, losses, val = [], [], None
     for rec in read_log_records(path):
@@ -480,30 +480,6 @@ def _positive_sigma(sigma) -> float:
     return value
 
 
-def demo_image(image: str = DEMO_IMAGE["image"], top: int = DEMO_IMAGE["top"], left: int = DEMO_IMAGE["left"],
-               size: int = DEMO_IMAGE["size"]) -> np.ndarray:
-    """A square crop of a test image, ``"DATASET/NAME"`` such as ``"set12/01"``.
-
-    Returns
-    -------
-    (size, size) float32 array in [0, 1].
-    """
-    from . import data
-
-    dataset, sep, stem = image.partition("/")
-    if not sep:
-        raise ValueError(f"image must look like 'set12/01' (dataset/name), got {image!r}")
-    images, names = data.load_images(dataset, return_names=True)
-    if stem not in names:
-        raise ValueError(f"no image {stem!r} in {dataset}; names: {', '.join(names)}")
-    full = images[names.index(stem)]
-    h, w = full.shape
-    if not (0 <= top and 0 <= left and size >= 1 and top + size <= h and left + size <= w):
-        raise ValueError(f"crop rows {top}..{top + size}, columns {left}..{left + size} does not fit "
-                         f"in the {h} x {w} image {image}")
-    return np.ascontiguousarray(full[top:top + size, left:left + size])
-
-
 def noise_level_frame(model, clean, sigma: float, seed: int = 0) -> dict:
     """Noise one image at ``sigma``, denoise it, and measure what happened.
 
@@ -548,27 +524,21 @@ def noise_level_frame(model, clean, sigma: float, seed: int = 0) -> dict:
     }
 
 
-@register("denoising.noise_level")
+@register
 def noise_level_demo(image: str = DEMO_IMAGE["image"], top: int = DEMO_IMAGE["top"], left: int = DEMO_IMAGE["left"],
                      size: int = DEMO_IMAGE["size"], models: Sequence[str] = DEMO_MODELS, seed: int = 0,
                      weights_dir: str | None = None) -> Demo:
     """Noisy, denoised and removed noise for a noise level (slider) and a shipped model (choice).
 
     Every combination (the noise levels :data:`DEMO_SIGMAS` and the ``models``) is computed in
-    Python with :func:`noise_level_frame` and embedded in the page. Arguments other than the
-    defaults are recorded in the demo's ``args``; ``weights_dir`` is passed to
+    Python with :func:`noise_level_frame` and embedded in the page; ``weights_dir`` is passed to
     :func:`nnimaging.models.load_pretrained`.
     """
-    from .models import load_pretrained
+    from .weightstore import load_pretrained
 
-    defaults = {"image": DEMO_IMAGE["image"], "top": DEMO_IMAGE["top"], "left": DEMO_IMAGE["left"],
-                "size": DEMO_IMAGE["size"], "models": list(DEMO_MODELS), "seed": 0, "weights_dir": None}
-    given = {"image": image, "top": top, "left": left, "size": size, "models": list(models), "seed": seed,
-             "weights_dir": None if weights_dir is None else str(weights_dir)}
-    args = {k: v for k, v in given.items() if v != defaults[k]}
     if not models:
         raise ValueError("models must name at least one shipped denoiser")
-    clean = demo_image(image, top, left, size)
+    clean = data.crop(image, top, left, size)
     loaded = {name: load_pretrained(name, weights_dir=weights_dir) for name in models}
     cache: dict = {}
 
@@ -579,7 +549,7 @@ def noise_level_demo(image: str = DEMO_IMAGE["image"], top: int = DEMO_IMAGE["to
         return cache[key]
 
     return Demo(
-        "denoising.noise_level", "A denoiser at different noise levels",
+        "A denoiser at different noise levels",
         [Slider("sigma", *DEMO_SIGMAS, 25, label="noise level σ", fmt="d"),
          Choice("model", tuple(models), models[0], label="model")],
         compute,
@@ -593,4 +563,4 @@ def noise_level_demo(image: str = DEMO_IMAGE["image"], top: int = DEMO_IMAGE["to
              "model removed, shown on a scale of plus or minus three noise standard deviations with its "
              "standard deviation in units of sigma. Where the model removes more than noise, image edges "
              "appear in the removed-noise panel."),
-        ncols=3, height=250, args=args)
+        ncols=3, height=250)

@@ -38,15 +38,14 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from . import _checks, ablations, models, results
+from . import _checks, ablations, checkpoint, models, results
 from .data import crop
 from .deep_image_prior import deep_image_prior
 from .degrade import Degradation, add_gaussian_noise
 from .evaluate import GaussianFilterDenoiser, NoisyBaseline, denoise, evaluate_denoiser, psnr_8bit
 from .restoration import wiener_training
-from .train import read_log_records
+from .trainrun import read_log_records
 
 __all__ = [
     "environment",
@@ -481,7 +480,7 @@ def training_curve(
         found = sorted((run_dir / "snapshots").glob("step-*.pt"))
         if not found:
             raise _checks.UsageError(f"no weight snapshots in {run_dir / 'snapshots'}: train with --snapshot-minutes")
-        config = _checks.read_checkpoint(run_dir / "checkpoint.pt")["config"]
+        config = checkpoint.read(run_dir / "checkpoint.pt")["config"]
         runs.append({k: config.get(k) for k in ("architecture", "model_kwargs", "patch_size", "batch_size", "sigma",
                                                 "sigma_range", "lr", "lr_final", "schedule", "amp", "init", "command")})
         snaps.append(found)
@@ -500,7 +499,7 @@ def training_curve(
     for index, (run, found) in enumerate(zip(runs, snaps)):
         last = None
         for path in _progress(found, progress, desc=f"snapshots of run {index + 1}"):
-            snap = _checks.read_checkpoint(path, keys=("model", "step", "elapsed_s"))
+            snap = checkpoint.read(path, keys=("model", "step", "elapsed_s"))
             key = (run["command"], int(snap["step"]))
             if key in done:
                 psnrs = done[key]

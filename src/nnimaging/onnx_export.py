@@ -33,7 +33,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .models import Denoiser, UNet, load_pretrained
+from .models import Denoiser, UNet
+from .weightstore import load_pretrained
 from .webdenoiser import WEB_MODELS, _write_atomic
 
 __all__ = ["WEB_MODELS", "OPSET", "OnnxDenoiser", "export", "export_bytes", "cached_export",

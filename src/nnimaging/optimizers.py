@@ -256,7 +256,7 @@ def _optimizer_paths_result(surface: str, optimizer: str, log10_lr: float, momen
 def optimizer_paths_demo() -> Demo:
     """Gradient descent, momentum and Adam on a narrow valley and on Rosenbrock's function."""
     return Demo(
-        "optimizers.paths", "Optimizers on two loss surfaces",
+        "Optimizers on two loss surfaces",
         [Choice("surface", SURFACES, "narrow valley", label="surface"),
          Choice("optimizer", tuple(METHOD_LABELS), "momentum", label="optimizer"),
          Slider("log10_lr", -4.0, 0.0, 0.05, -1.5, label="log₁₀ η", fmt=".2f"),

@@ -199,7 +199,7 @@ def source_url(name: str) -> str:
 
 
 def _sha256(path: Path) -> str:
-    from .models import sha256_file
+    from .weightstore import sha256_file
 
     return sha256_file(path)
 
@@ -225,7 +225,7 @@ def fetch(name: str) -> Path:
     nnimaging.models.WeightsNotFoundError
         The file is in neither folder and cannot be downloaded.
     """
-    from .models import WeightsNotFoundError
+    from .weightstore import WeightsNotFoundError
 
     w = _weights(name)
     local = os.environ.get("NNIMAGING_WEIGHTS")
@@ -862,7 +862,7 @@ def _setting_label(task: str, level) -> str:
     return _TASK_LABELS[task].format(level)
 
 
-@register("published.dncnn3")
+@register
 def dncnn3_demo(image: str = DEMO_CROP["image"], top: int = DEMO_CROP["top"], left: int = DEMO_CROP["left"],
                 size: int = DEMO_CROP["size"], seed: int = 0) -> Demo:
     """One network, three tasks: the degraded crop, DnCNN-3's output and the clean crop, for a choice of task.
@@ -908,7 +908,7 @@ def dncnn3_demo(image: str = DEMO_CROP["image"], top: int = DEMO_CROP["top"], le
         }
 
     return Demo(
-        "published.dncnn3", "DnCNN-3: one network for denoising, super-resolution and JPEG deblocking",
+        "DnCNN-3: one network for denoising, super-resolution and JPEG deblocking",
         [Choice("setting", labels, labels[1], label="task")],
         compute,
         [Panel([Image("input", 0.0, 1.0)], title="{baseline}: {psnr_in:.2f} dB", axes=False),
@@ -918,6 +918,4 @@ def dncnn3_demo(image: str = DEMO_CROP["image"], top: int = DEMO_CROP["top"], le
              "noisy image, a bicubic upscaling of a downscaled image, or a decoded JPEG) with its PSNR, the output "
              "of the authors' DnCNN-3 network with its PSNR, and the clean crop."),
         ncols=3, height=250,
-        args={k: v for k, v in {"image": image, "top": top, "left": left, "size": size, "seed": seed}.items()
-              if v != {**DEMO_CROP, "seed": 0}[k]},
     )

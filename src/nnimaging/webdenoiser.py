@@ -180,7 +180,7 @@ def _install_runtime(target: Path, cache_dir) -> dict:
 
 def model_info(name: str) -> dict:
     """Name, label and size of a shipped model, from the manifest; third-party weights are refused."""
-    from .models import available
+    from .weightstore import available
 
     entries = {e["name"]: e for e in available()}
     if name not in entries:
@@ -221,7 +221,7 @@ def install(static_dir, models=WEB_MODELS, cache_dir=None) -> dict:
         if all((target / f).is_file() for f in files):
             return index
     from .data import fetch
-    from .models import load_pretrained
+    from .weightstore import load_pretrained
     from .onnx_export import cached_export, min_size
 
     cache = Path(cache_dir) if cache_dir is not None else _default_cache()
