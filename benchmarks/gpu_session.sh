@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # One call on a lent GPU machine: train the five shipped models, install their weights, recompute
-# the results files of chapters 5 and 6 on the GPU, and pack what changed into one archive.
+# the results files of chapters 5 and 7 on the GPU, and pack what changed into one archive.
 #
 #     NNIMAGING_DATA=.data TRAIN_MINUTES=24 bash benchmarks/gpu_session.sh OUTDIR
 #
@@ -13,7 +13,7 @@
 # LIMIT=N evaluates only N images per test set: with DEVICE=cpu EXTRA="--width 8 --log-every 5"
 # TRAIN_MINUTES=1, a one-minute dry run on a CPU (in a scratch copy: it replaces the weights).
 # Back on the book's machine: tar xzf gpu_session.tar.gz (from the repository root), check
-# `git diff --stat`, then re-execute chapters 5 and 6 (python -m nnimaging execute ...).
+# `git diff --stat`, then re-execute chapters 5 and 7 (python -m nnimaging execute ...).
 set -euo pipefail
 OUTDIR=${1:?usage: bash benchmarks/gpu_session.sh OUTDIR}
 RUNS=${RUNS:-runs}
@@ -38,10 +38,10 @@ echo "training took $(( $(date +%s) - start )) s"
 
 $PYTHON - "$RUNS" <<'PY'
 import sys
-from nnimaging import models
-for name in models.RECIPES:  # the runs gpu_training.sh made, one per shipped model
-    models.install_weights(f"{sys.argv[1]}/{name}")
-print(models.available())
+from nnimaging import weightstore
+for name in weightstore.RECIPES:  # the runs gpu_training.sh made, one per shipped model
+    weightstore.install_weights(f"{sys.argv[1]}/{name}")
+print(weightstore.available())
 PY
 # the shipped results change only on full runs; a dry run (LIMIT) writes runs/results/
 if [ -n "${LIMIT:-}" ]; then WHERE=(--limit "$LIMIT"); else WHERE=(--update-shipped); fi

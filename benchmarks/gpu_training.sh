@@ -12,8 +12,8 @@
 #
 # Each step resumes where an interrupted run stopped (run the script again). The runs write
 # RUNS_DIR/<name>/{checkpoint.pt,log.jsonl,<name>.pt,manifest_entry.json}; install the weights
-# with  python -c "from nnimaging import models; models.install_weights('RUNS_DIR/<name>')"
-# and then rerun the experiments and re-execute chapters 5 and 6 (benchmarks/gpu_session.sh does
+# with  python -c "from nnimaging import weightstore; weightstore.install_weights('RUNS_DIR/<name>')"
+# and then rerun the experiments and re-execute chapters 5 and 7 (benchmarks/gpu_session.sh does
 # all of it in one go).
 set -euo pipefail
 RUNS=${1:-runs}

@@ -34,7 +34,7 @@ from PIL import Image
 from nnimaging import webdenoiser
 from nnimaging.data import fetch, load_images
 from nnimaging.evaluate import evaluate_denoiser
-from nnimaging.models import load_pretrained
+from nnimaging.weightstore import load_pretrained
 
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTER = "chapters/05_denoising_with_dncnn"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import torch
 
-from nnimaging import data, denoising, models
+from nnimaging import data, denoising, models, weightstore
 from nnimaging.degrade import add_gaussian_noise
 from nnimaging.demo import MAX_FRAMES, build, registry
 from nnimaging.evaluate import NoisyBaseline, denoise, psnr_8bit
@@ -211,7 +211,7 @@ def test_noise_level_frame_of_the_identity_removes_nothing_and_gains_nothing():
 def shipped(tmp_path, monkeypatch):
     """Tiny stand-ins for the shipped denoisers and a synthetic Set12, in tmp_path."""
     for i, name in enumerate(denoising.DEMO_MODELS):
-        models.save_pretrained(_tiny_dncnn(seed=i), name, {"noise": {"sigma": 25.0}}, weights_dir=tmp_path)
+        weightstore.save_pretrained(_tiny_dncnn(seed=i), name, {"noise": {"sigma": 25.0}}, weights_dir=tmp_path)
     fake = [_image(256, 256, seed) for seed in range(2)]
     monkeypatch.setattr(data, "load_images", lambda name, return_names=False: (fake, ["01", "02"]))
     return tmp_path, fake
@@ -232,7 +232,7 @@ def test_noise_level_demo_precomputes_every_frame_with_noise_level_frame(shipped
     assert demo.controls[0].positions == list(range(first, last + 1, step))
     assert demo.controls[1].positions == list(denoising.DEMO_MODELS)
     clean = data.crop(**denoising.DEMO_IMAGE)
-    model = models.load_pretrained("dncnn-b", weights_dir=weights_dir)
+    model = weightstore.load_pretrained("dncnn-b", weights_dir=weights_dir)
     frame = demo(sigma=35, model="dncnn-b")
     expected = denoising.noise_level_frame(model, clean, 35)
     for key in ("noisy", "denoised", "removed"):

@@ -7,7 +7,7 @@ import pytest
 import torch
 from PIL import Image
 
-from nnimaging import evaluate, models
+from nnimaging import evaluate, models, weightstore
 from nnimaging.evaluate import GaussianFilterDenoiser, NoisyBaseline, evaluate_denoiser, psnr_8bit, to_8bit
 
 
@@ -84,9 +84,9 @@ def test_load_model_resolves_baselines_checkpoints_and_names(tmp_path):
     loaded = evaluate.load_model(str(run))
     assert loaded.checkpoint_step == 7 and not loaded.training
     assert all(torch.equal(loaded.state_dict()[k], v) for k, v in model.state_dict().items())
-    models.save_pretrained(model, "tiny", weights_dir=tmp_path / "w")
+    weightstore.save_pretrained(model, "tiny", weights_dir=tmp_path / "w")
     assert isinstance(evaluate.load_model("tiny", weights_dir=tmp_path / "w"), models.DnCNN)
-    with pytest.raises(models.WeightsNotFoundError):
+    with pytest.raises(weightstore.WeightsNotFoundError):
         evaluate.load_model("nothing", weights_dir=tmp_path / "w")
 
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from nnimaging import experiments, models, results
+from nnimaging import experiments, models, results, weightstore
 from nnimaging.degrade import Degradation
 from nnimaging.evaluate import GaussianFilterDenoiser, NoisyBaseline, denoise, evaluate_denoiser, psnr_8bit
 
@@ -25,7 +25,7 @@ def weights(tmp_path):
         ("unet-deblur", models.UNet(1, 4), {"noise": {"sigma_range": [1, 6]}, "degradation": {**DEBLUR, "wiener_nsr": None}}),
         ("unet-wiener", models.UNet(1, 4), {"noise": {"sigma_range": [1, 6]}, "degradation": {**DEBLUR, "wiener_nsr": 0.01}}),
     ]:
-        models.save_pretrained(model, name, training, weights_dir=wdir)
+        weightstore.save_pretrained(model, name, training, weights_dir=wdir)
     return wdir
 
 
@@ -63,11 +63,11 @@ def test_denoise_table_rows_and_resume(weights, tmp_path):
     again = experiments.measure_denoisers(("dncnn-s25", "dncnn-b"), ("set12",), (25, 50), limit=2,
                                       results_dir=rdir, weights_dir=weights, progress=False)
     assert again["rows"] == table["rows"]
-    models.save_pretrained(models.DnCNN(3, 4), "dncnn-b", {"noise": {"sigma_range": [0.0, 55.0]}}, weights_dir=weights)
+    weightstore.save_pretrained(models.DnCNN(3, 4), "dncnn-b", {"noise": {"sigma_range": [0.0, 55.0]}}, weights_dir=weights)
     third = experiments.measure_denoisers(("dncnn-b",), ("set12",), (25,), limit=2,
                                       results_dir=rdir, weights_dir=weights, progress=False)
     new = [r for r in third["rows"] if r["method"] == "dncnn-b" and r["sigma"] == 25.0]
-    assert len(new) == 1 and new[0]["sha256"] == {e["name"]: e["sha256"] for e in models.available(weights)}["dncnn-b"]
+    assert len(new) == 1 and new[0]["sha256"] == {e["name"]: e["sha256"] for e in weightstore.available(weights)}["dncnn-b"]
     # rows made on other images (another limit) are evaluated again, not mixed in
     fourth = experiments.measure_denoisers(("dncnn-b",), ("set12",), (25,), limit=1,
                                        results_dir=rdir, weights_dir=weights, progress=False)
@@ -96,7 +96,7 @@ def test_deblur_table_wiener_row_is_the_wiener_filter_alone(weights, tmp_path):
     expected = psnr_8bit(Degradation("motion:5:0", 0.01).image(clean, 2.55, 0), clean)
     assert rows["wiener"]["mean_psnr"] == pytest.approx(expected)
     assert (table["blur"], table["wiener_nsr"]) == ("motion:5:0", 0.01)
-    models.save_pretrained(models.UNet(1, 4), "unet-deblur",
+    weightstore.save_pretrained(models.UNet(1, 4), "unet-deblur",
                            {"degradation": {**DEBLUR, "blur": "gaussian:1", "wiener_nsr": None}}, weights_dir=weights)
     with pytest.raises(ValueError, match="different blurs"):
         experiments.measure_deblurring(limit=1, results_dir=tmp_path, weights_dir=weights, progress=False)

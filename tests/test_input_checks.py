@@ -11,7 +11,7 @@ import pytest
 import torch
 from PIL import Image
 
-from nnimaging import _checks, evaluate, experiments, models
+from nnimaging import _checks, evaluate, experiments, models, weightstore
 from nnimaging import __main__ as cli
 
 
@@ -132,7 +132,7 @@ def test_inside_refuses_a_symbolic_link_out_of_the_folder(tmp_path):
 
 
 def test_an_unknown_model_name_is_one_line_with_the_command_that_makes_it(tmp_path, capsys):
-    models.save_pretrained(models.DnCNN(2, 1), "tiny", weights_dir=tmp_path)
+    weightstore.save_pretrained(models.DnCNN(2, 1), "tiny", weights_dir=tmp_path)
     with pytest.raises(SystemExit) as info:
         _checks.run_cli(evaluate.main, ["dncnn-s25", "--weights-dir", str(tmp_path)], prog="evaluate")
     assert info.value.code == 2

@@ -9,7 +9,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from nnimaging import models
+from nnimaging import _checks, models, weightstore
 from nnimaging.models import DnCNN, UNet
 
 
@@ -203,13 +203,13 @@ def _tiny(seed=0, **kwargs):
 
 def test_save_and_load_pretrained_round_trip(tmp_path):
     model = _tiny()
-    entry = models.save_pretrained(model, "tiny", {"noise": {"sigma": 25}, "steps": 3}, weights_dir=tmp_path)
+    entry = weightstore.save_pretrained(model, "tiny", {"noise": {"sigma": 25}, "steps": 3}, weights_dir=tmp_path)
     assert entry["sha256"] == hashlib.sha256((tmp_path / "tiny.pt").read_bytes()).hexdigest()
-    listed = models.available(tmp_path)
+    listed = weightstore.available(tmp_path)
     assert [e["name"] for e in listed] == ["tiny"]
     assert listed[0]["architecture"] == "dncnn" and listed[0]["kwargs"]["depth"] == 4
     assert listed[0]["training"] == {"noise": {"sigma": 25}, "steps": 3}
-    loaded = models.load_pretrained("tiny", weights_dir=tmp_path)
+    loaded = weightstore.load_pretrained("tiny", weights_dir=tmp_path)
     assert not loaded.training
     assert all(p.device.type == "cpu" for p in loaded.parameters())
     for key, value in model.state_dict().items():
@@ -219,19 +219,19 @@ def test_save_and_load_pretrained_round_trip(tmp_path):
         torch.testing.assert_close(loaded(x), model(x), rtol=0, atol=0)
     assert loaded.pretrained["name"] == "tiny"
     # a second export under another name keeps the first; re-exporting a name replaces it
-    models.save_pretrained(_tiny(1), "another", weights_dir=tmp_path)
-    models.save_pretrained(_tiny(2), "tiny", weights_dir=tmp_path)
+    weightstore.save_pretrained(_tiny(1), "another", weights_dir=tmp_path)
+    weightstore.save_pretrained(_tiny(2), "tiny", weights_dir=tmp_path)
     assert [e["name"] for e in json.loads((tmp_path / "manifest.json").read_text())] == ["another", "tiny"]
 
 
 def test_checksum_mismatch_is_rejected(tmp_path):
-    models.save_pretrained(_tiny(), "tiny", weights_dir=tmp_path)
+    weightstore.save_pretrained(_tiny(), "tiny", weights_dir=tmp_path)
     path = tmp_path / "tiny.pt"
     data = bytearray(path.read_bytes())
     data[-20] ^= 0xFF
     path.write_bytes(bytes(data))
     with pytest.raises(ValueError, match="checksum mismatch"):
-        models.load_pretrained("tiny", weights_dir=tmp_path)
+        weightstore.load_pretrained("tiny", weights_dir=tmp_path)
 
 
 def _write_manifest(tmp_path, name, model_for_file, architecture_kwargs):
@@ -242,7 +242,7 @@ def _write_manifest(tmp_path, name, model_for_file, architecture_kwargs):
         "architecture": "dncnn",
         "kwargs": architecture_kwargs,
         "training": {},
-        "sha256": models.sha256_file(tmp_path / f"{name}.pt"),
+        "sha256": weightstore.sha256_file(tmp_path / f"{name}.pt"),
     }
     (tmp_path / "manifest.json").write_text(json.dumps([entry]))
 
@@ -250,49 +250,49 @@ def _write_manifest(tmp_path, name, model_for_file, architecture_kwargs):
 def test_incompatible_state_dict_is_rejected_with_clear_message(tmp_path):
     _write_manifest(tmp_path, "deeper", _tiny(depth=4), {"depth": 5, "width": 8})
     with pytest.raises(ValueError, match=r"incompatible weights file .*missing keys \['layers.9.weight'"):
-        models.load_pretrained("deeper", weights_dir=tmp_path)
+        weightstore.load_pretrained("deeper", weights_dir=tmp_path)
     _write_manifest(tmp_path, "wider", _tiny(width=8), {"depth": 4, "width": 16})
     with pytest.raises(ValueError, match=r"shape mismatch \['layers.0.weight: file \(8, 1, 3, 3\) vs model \(16, 1, 3, 3\)"):
-        models.load_pretrained("wider", weights_dir=tmp_path)
+        weightstore.load_pretrained("wider", weights_dir=tmp_path)
     _write_manifest(tmp_path, "biased", _tiny(bias=True), {"depth": 4, "width": 8})
     with pytest.raises(ValueError, match=r"unexpected keys \['layers.0.bias'"):
-        models.load_pretrained("biased", weights_dir=tmp_path)
+        weightstore.load_pretrained("biased", weights_dir=tmp_path)
 
 
 def test_missing_weights_name_the_training_command(tmp_path):
-    with pytest.raises(models.WeightsNotFoundError, match=r"(?s)dncnn-s25.*none yet.*python -m nnimaging.train dncnn"):
-        models.load_pretrained("dncnn-s25", weights_dir=tmp_path)
-    models.save_pretrained(_tiny(), "tiny", weights_dir=tmp_path)
+    with pytest.raises(weightstore.WeightsNotFoundError, match=r"(?s)dncnn-s25.*none yet.*python -m nnimaging.train dncnn"):
+        weightstore.load_pretrained("dncnn-s25", weights_dir=tmp_path)
+    weightstore.save_pretrained(_tiny(), "tiny", weights_dir=tmp_path)
     (tmp_path / "tiny.pt").unlink()
-    with pytest.raises(models.WeightsNotFoundError, match=r"(?s)tiny.pt is missing.*--export tiny"):
-        models.load_pretrained("tiny", weights_dir=tmp_path)
+    with pytest.raises(weightstore.WeightsNotFoundError, match=r"(?s)tiny.pt is missing.*--export tiny"):
+        weightstore.load_pretrained("tiny", weights_dir=tmp_path)
 
 
 def test_shipped_manifest_is_valid_and_every_entry_loads():
-    entries = [e for e in models.available() if "source" not in e]  # published weights: tests/test_published.py
+    entries = [e for e in weightstore.available() if "source" not in e]  # published weights: tests/test_published.py
     assert isinstance(entries, list)
     for entry in entries:
-        model = models.load_pretrained(entry["name"])
+        model = weightstore.load_pretrained(entry["name"])
         assert model.config == {"architecture": entry["architecture"], "kwargs": entry["kwargs"]}
         assert entry["training"], "shipped weights record how they were trained"
 
 
 def test_install_weights_copies_verified_files_and_merges_manifests(tmp_path):
     export, run, target = tmp_path / "export", tmp_path / "run", tmp_path / "package"
-    models.save_pretrained(_tiny(0), "kept", weights_dir=target)
-    models.save_pretrained(_tiny(1), "a", {"steps": 1}, weights_dir=export)
-    entry = models.save_pretrained(_tiny(2), "b", weights_dir=run, update_manifest=False)
+    weightstore.save_pretrained(_tiny(0), "kept", weights_dir=target)
+    weightstore.save_pretrained(_tiny(1), "a", {"steps": 1}, weights_dir=export)
+    entry = weightstore.save_pretrained(_tiny(2), "b", weights_dir=run, update_manifest=False)
     (run / "manifest_entry.json").write_text(json.dumps(entry))  # what a training run directory holds
-    models.install_weights(export, weights_dir=target)
-    models.install_weights(run, weights_dir=target)
-    assert [e["name"] for e in models.available(target)] == ["a", "b", "kept"]
-    loaded = models.load_pretrained("b", weights_dir=target)
+    weightstore.install_weights(export, weights_dir=target)
+    weightstore.install_weights(run, weights_dir=target)
+    assert [e["name"] for e in weightstore.available(target)] == ["a", "b", "kept"]
+    loaded = weightstore.load_pretrained("b", weights_dir=target)
     assert all(torch.equal(loaded.state_dict()[k], v) for k, v in _tiny(2).state_dict().items())
     data = bytearray((run / "b.pt").read_bytes())
     data[-30] ^= 0xFF
     (run / "b.pt").write_bytes(bytes(data))
     with pytest.raises(ValueError, match="checksum mismatch"):
-        models.install_weights(run, weights_dir=target)
+        weightstore.install_weights(run, weights_dir=target)
 
 
 # ------------------------------------------------------------------------------ convolutional autoencoder
@@ -391,22 +391,18 @@ def test_training_stages_follow_the_init_chain_oldest_first():
               "init": {"from": "x.pt", "sha256": "0" * 64, "training": first}}
     third = {"steps": 10, "batch_size": 8, "elapsed_s": 5.0, "command": "c",
              "init": {"from": "y.pt", "sha256": "1" * 64, "training": second}}
-    stages = models.training_stages({"name": "m", "training": third})
+    stages = weightstore.training_stages({"name": "m", "training": third})
     assert [s["command"] for s in stages] == ["a", "b", "c"]
     assert all("init" not in s for s in stages)
     assert sum(s["steps"] for s in stages) == 160
-    assert models.training_stages({"training": first}) == [first]
+    assert weightstore.training_stages({"training": first}) == [first]
     with pytest.raises(ValueError, match="'training' record"):
-        models.training_stages({"name": "m"})
+        weightstore.training_stages({"name": "m"})
 
 
-def test_the_weights_store_is_its_own_module_and_models_offers_its_names():
-    from nnimaging import weightstore
-
+def test_the_weights_store_is_its_own_module_and_models_holds_only_architectures():
     for name in ("available", "load_pretrained", "save_pretrained", "install_weights", "load_run", "RECIPES",
-                 "WeightsNotFoundError", "WEIGHTS_DIR", "check_state_dict", "sha256_file", "training_stages"):
-        assert getattr(models, name) is getattr(weightstore, name), name
-        assert name in dir(models) and name in models.__all__
-    with pytest.raises(AttributeError, match="has no attribute 'nothing'"):
-        models.nothing  # noqa: B018
-
+                 "WEIGHTS_DIR", "check_state_dict", "sha256_file", "training_stages"):
+        assert hasattr(weightstore, name) and name in weightstore.__all__, name
+        assert not hasattr(models, name), name     # one home: models builds networks, weightstore stores them
+    assert weightstore.WeightsNotFoundError is _checks.WeightsNotFoundError

@@ -12,8 +12,9 @@ import pytest
 import torch
 
 from nnimaging.data import load_images
-from nnimaging.models import load_pretrained
-from nnimaging.onnx_export import INPUT, WEB_MODELS, cached_export, export_bytes, min_size
+from nnimaging.weightstore import load_pretrained
+from nnimaging.onnx_export import INPUT, cached_export, export_bytes, min_size
+from nnimaging.webdenoiser import WEB_MODELS
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")

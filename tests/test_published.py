@@ -23,7 +23,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nnimaging import models, published, results
+from nnimaging import models, published, published_eval, results, weightstore
 from nnimaging.published import PublishedWeightsError
 
 PAPER_TOLERANCE_DB = 0.05
@@ -203,7 +203,7 @@ def test_nnimaging_weights_folder_is_used_and_checked(isolated, monkeypatch):
         published.fetch("zhang2017-dncnn-s25")
     _register(monkeypatch, "zhang2017-dncnn-s25", path.read_bytes())
     assert published.fetch("zhang2017-dncnn-s25") == path
-    model = models.load_pretrained("zhang2017-dncnn-s25")  # the book's call, dispatched here
+    model = weightstore.load_pretrained("zhang2017-dncnn-s25")  # the book's call, dispatched here
     assert model.pretrained["name"] == "zhang2017-dncnn-s25"
     assert not (isolated / "cache").exists(), "a local copy is read in place, never copied into the cache"
 
@@ -245,20 +245,20 @@ def test_download_is_verified_and_a_bad_one_is_not_kept(isolated, monkeypatch, s
     served.unlink()  # the second call reads the cache
     assert published.fetch("zhang2017-dncnn-s25") == path
     path.write_bytes(good[:100])  # a damaged cached copy is not used (pooch fetches it again)
-    with pytest.raises(models.WeightsNotFoundError):
+    with pytest.raises(weightstore.WeightsNotFoundError):
         published.fetch("zhang2017-dncnn-s25")
 
 
 def test_unreachable_source_says_how_to_work_offline(isolated, monkeypatch):
     monkeypatch.setattr(published, "_RAW", "http://127.0.0.1:9/")  # the discard port: connection refused
-    with pytest.raises(models.WeightsNotFoundError, match=r"(?s)cannot get the weights 'zhang2017-dncnn-b': "
+    with pytest.raises(weightstore.WeightsNotFoundError, match=r"(?s)cannot get the weights 'zhang2017-dncnn-b': "
                        r"NNIMAGING_WEIGHTS is not set.*GD_Gray_Blind.mat.*set NNIMAGING_WEIGHTS"):
         published.fetch("zhang2017-dncnn-b")
 
 
 # ------------------------------------------------------------------ listing
 def test_available_lists_the_published_weights_beside_the_books_own(tmp_path):
-    entries = {e["name"]: e for e in models.available()}
+    entries = {e["name"]: e for e in weightstore.available()}
     assert set(published.NAMES) <= set(entries)
     for name in published.NAMES:
         entry = entries[name]
@@ -267,8 +267,8 @@ def test_available_lists_the_published_weights_beside_the_books_own(tmp_path):
     assert entries["zhang2017-dncnn-s25"]["published"]["bsd68 sigma=25"] == 29.23
     assert entries["zhang2017-dncnn-s25"]["published"]["set12 sigma=25"] == 30.44
     assert entries["zhang2017-dncnn-b"]["published"]["bsd68 sigma=50"] == 26.23
-    assert [e["name"] for e in models.available(tmp_path)] == []  # another weights folder: its own entries only
-    assert {e["name"] for e in models.available(tmp_path, published=True)} == set(published.NAMES)
+    assert [e["name"] for e in weightstore.available(tmp_path)] == []  # another weights folder: its own entries only
+    assert {e["name"] for e in weightstore.available(tmp_path, published=True)} == set(published.NAMES)
 
 
 def test_unknown_name_is_rejected():
@@ -280,18 +280,18 @@ def test_unknown_name_is_rejected():
 def test_dncnn3_degradations():
     rng = np.random.default_rng(0)
     image = np.clip(rng.normal(0.5, 0.2, (50, 37)), 0, 1).astype(np.float32)
-    up, ref = published.degrade(image, "sr", 3)
+    up, ref = published_eval.degrade(image, "sr", 3)
     assert up.shape == ref.shape == (48, 36) and up.dtype == np.float32
     np.testing.assert_array_equal(np.round(up * 255), up * 255)  # 8-bit values, as MATLAB's uint8 imresize
     flat = np.full((24, 24), 0.4, np.float32)
-    np.testing.assert_allclose(published.bicubic_rescale(flat, 2), flat, atol=1 / 255)
-    decoded, ref = published.degrade(image, "jpeg", 10)
+    np.testing.assert_allclose(published_eval.bicubic_rescale(flat, 2), flat, atol=1 / 255)
+    decoded, ref = published_eval.degrade(image, "jpeg", 10)
     assert decoded.shape == image.shape and ref is not None
-    assert np.abs(decoded - image).mean() > np.abs(published.jpeg(image, 90) - image).mean()
-    noisy, _ = published.degrade(image, "denoise", 25, seed=3)
+    assert np.abs(decoded - image).mean() > np.abs(published_eval.jpeg(image, 90) - image).mean()
+    noisy, _ = published_eval.degrade(image, "denoise", 25, seed=3)
     assert 20 < 255 * np.std(noisy - image) < 30
     with pytest.raises(ValueError, match="task must be"):
-        published.degrade(image, "deblur", 1)
+        published_eval.degrade(image, "deblur", 1)
 
 
 # ------------------------------------------------------------------ the real weights: pinned to the paper
@@ -351,7 +351,7 @@ def test_set12_sigma25_recomputed_matches_the_paper_and_the_results_file():
 
     images, names = _images("set12")
     torch.set_num_threads(2)  # the autouse fixture restores one thread afterwards
-    model = models.load_pretrained("zhang2017-dncnn-s25")
+    model = weightstore.load_pretrained("zhang2017-dncnn-s25")
     measured = evaluate_denoiser(model, images, 25.0, 0, names)
     assert abs(measured["mean_psnr"] - 30.44) <= PAPER_TOLERANCE_DB, measured["mean_psnr"]
     stored = {(r["model"], r["dataset"], r["sigma"]): r for r in results.load("published_dncnn")["rows"]}
@@ -367,7 +367,7 @@ def test_bsd68_sigma25_subset_recomputed_matches_the_results_file(name):
 
     images, names = _images("bsd68")
     torch.set_num_threads(2)
-    measured = evaluate_denoiser(models.load_pretrained(name), images[:5], 25.0, 0, names[:5])
+    measured = evaluate_denoiser(weightstore.load_pretrained(name), images[:5], 25.0, 0, names[:5])
     stored = {(r["model"], r["dataset"], r["sigma"]): r for r in results.load("published_dncnn")["rows"]}
     per_image = stored[(name, "bsd68", 25.0)]["per_image"]
     for row in measured["images"]:
@@ -381,15 +381,15 @@ def test_dncnn3_results_file_is_reproduced_on_two_images():
     record = results.load("dncnn3")
     assert record["command"].startswith("python -m nnimaging.experiments dncnn3")
     rows = {(r["task"], r["level"]): r for r in record["rows"]}
-    assert set(rows) == {(t, lv) for t, levels in published.DNCNN3_TASKS.items() for lv in levels}
+    assert set(rows) == {(t, lv) for t, levels in published_eval.DNCNN3_TASKS.items() for lv in levels}
     for row in rows.values():
         assert row["dncnn3_psnr"] > row["baseline_psnr"], row["task"]  # one network beats every plain baseline
     images, names = _images(record["dataset"])
     torch.set_num_threads(2)
-    model = models.load_pretrained("zhang2017-dncnn-3")
+    model = weightstore.load_pretrained("zhang2017-dncnn-3")
     for task, level in (("sr", 3), ("jpeg", 10), ("denoise", 50)):
         for image_name in ("01", "05"):
-            degraded, reference = published.degrade(images[names.index(image_name)], task, level, record["seed"])
-            got = [published._task_psnr(degraded, reference, task, level),
-                   published._task_psnr(denoise(model, degraded), reference, task, level)]
+            degraded, reference = published_eval.degrade(images[names.index(image_name)], task, level, record["seed"])
+            got = [published_eval._task_psnr(degraded, reference, task, level),
+                   published_eval._task_psnr(denoise(model, degraded), reference, task, level)]
             assert got == pytest.approx(rows[(task, level)]["per_image"][image_name], abs=2e-3), (task, level)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from nnimaging import models, restoration
+from nnimaging import models, restoration, weightstore
 from nnimaging.degrade import Degradation
 from nnimaging.evaluate import denoise, psnr_8bit
 
@@ -23,7 +23,7 @@ def weights(tmp_path):
         ("unet-deblur", models.UNet(1, 4), {"degradation": {**DEBLUR, "wiener_nsr": None}}),
         ("unet-wiener", models.UNet(1, 4), {"degradation": {**DEBLUR, "wiener_nsr": 0.01}}),
     ]:
-        models.save_pretrained(model, name, training, weights_dir=tmp_path)
+        weightstore.save_pretrained(model, name, training, weights_dir=tmp_path)
     return tmp_path
 
 
@@ -52,7 +52,7 @@ def test_comparison_frames_hold_each_model_output_and_its_psnr(weights):
     frame = demo(sigma=50)
     noisy = Degradation().image(clean, 50, 0)
     assert frame["psnr_noisy"] == pytest.approx(psnr_8bit(noisy, clean))
-    net = models.load_pretrained("unet-denoise", weights_dir=weights)
+    net = weightstore.load_pretrained("unet-denoise", weights_dir=weights)
     np.testing.assert_allclose(frame["out1"], np.clip(denoise(net, noisy), 0, 1), atol=1e-6)
     assert frame["psnr1"] == pytest.approx(psnr_8bit(denoise(net, noisy), clean))
     assert frame["psnr_noisy"] < demo(sigma=15)["psnr_noisy"]
@@ -65,9 +65,9 @@ def test_deblur_frames_apply_the_networks_recorded_degradation(weights):
     frame = demo(noise=0.02)
     wiener = Degradation("motion:5:0", 0.01).image(clean, 5.1, 0)
     assert frame["psnr_wiener"] == pytest.approx(psnr_8bit(wiener, clean))
-    wnet = models.load_pretrained("unet-wiener", weights_dir=weights)
+    wnet = weightstore.load_pretrained("unet-wiener", weights_dir=weights)
     np.testing.assert_allclose(frame["both"], np.clip(denoise(wnet, wiener), 0, 1), atol=1e-6)
-    models.save_pretrained(models.UNet(1, 4), "unet-wiener", {"degradation": {**DEBLUR, "wiener_nsr": None}},
+    weightstore.save_pretrained(models.UNet(1, 4), "unet-wiener", {"degradation": {**DEBLUR, "wiener_nsr": None}},
                            weights_dir=weights)
     with pytest.raises(ValueError, match="not trained on Wiener output"):
         restoration.deblur_demo(size=32, weights_dir=weights)

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from nnimaging import _checks, evaluate, experiments, models, results
+from nnimaging import _checks, evaluate, experiments, models, results, weightstore
 
 
 def _tiny(seed=0, depth=2, width=1):
@@ -84,36 +84,36 @@ def test_atomic_write_keeps_the_file_mode(tmp_path):
 def test_manifest_survives_a_write_cut_by_ulimit(tmp_path):
     # save_pretrained rewrote manifest.json in place: a full disk left a cut JSON and every model unloadable
     wdir = tmp_path / "weights"
-    models.save_pretrained(_tiny(0), "kept", {"note": "x" * 30_000}, weights_dir=wdir)  # a 30 kB manifest
+    weightstore.save_pretrained(_tiny(0), "kept", {"note": "x" * 30_000}, weights_dir=wdir)  # a 30 kB manifest
     before = (wdir / "manifest.json").read_bytes()
     done = _run_limited(f"""
         import torch
-        from nnimaging import models
+        from nnimaging import models, weightstore
         torch.manual_seed(1)
         model = models.DnCNN(2, 1)  # its .pt (2 kB) fits under the limit; the new manifest does not
         LIMIT()
-        models.save_pretrained(model, "new", weights_dir={str(wdir)!r})
+        weightstore.save_pretrained(model, "new", weights_dir={str(wdir)!r})
     """, limit=12_000)
     assert done.returncode != 0 and "File too large" in done.stderr, done.stderr[-2000:]
     assert (wdir / "manifest.json").read_bytes() == before
-    assert models.load_pretrained("kept", weights_dir=wdir).pretrained["training"]["note"] == "x" * 30_000
+    assert weightstore.load_pretrained("kept", weights_dir=wdir).pretrained["training"]["note"] == "x" * 30_000
     _no_temp_files(wdir)
 
 
 def test_install_weights_cut_by_ulimit_keeps_the_installed_weights(tmp_path):
     # install_weights copied .pt files over the shipped ones in place: a failed copy left a cut file
     target, export = tmp_path / "package", tmp_path / "export"
-    models.save_pretrained(_tiny(0), "m", weights_dir=target)  # 2 kB installed
-    models.save_pretrained(_tiny(1, 3, 64), "m", weights_dir=export)  # 156 kB to install over it
+    weightstore.save_pretrained(_tiny(0), "m", weights_dir=target)  # 2 kB installed
+    weightstore.save_pretrained(_tiny(1, 3, 64), "m", weights_dir=export)  # 156 kB to install over it
     before = {p.name: p.read_bytes() for p in target.iterdir()}
     done = _run_limited(f"""
-        from nnimaging import models
+        from nnimaging import weightstore
         LIMIT()
-        models.install_weights({str(export)!r}, weights_dir={str(target)!r})
+        weightstore.install_weights({str(export)!r}, weights_dir={str(target)!r})
     """, limit=50_000)
     assert done.returncode != 0 and "File too large" in done.stderr, done.stderr[-2000:]
     assert {p.name: p.read_bytes() for p in target.iterdir()} == before
-    assert isinstance(models.load_pretrained("m", weights_dir=target), models.DnCNN)
+    assert isinstance(weightstore.load_pretrained("m", weights_dir=target), models.DnCNN)
 
 
 @pytest.mark.parametrize("bad", ["../outside.pt", "ABSOLUTE", "sub/../../outside.pt"])
@@ -125,22 +125,22 @@ def test_manifest_entries_outside_the_weights_folder_are_refused(tmp_path, bad):
     torch.save(_tiny().state_dict(), outside)
     file = str(outside) if bad == "ABSOLUTE" else bad
     entry = {"name": "evil", "file": file, "architecture": "dncnn", "kwargs": {"depth": 2, "width": 1},
-             "sha256": models.sha256_file(outside)}
+             "sha256": weightstore.sha256_file(outside)}
     (wdir / "manifest.json").write_text(json.dumps([entry]))
     with pytest.raises(ValueError, match=r"refused: .*relative path inside"):
-        models.load_pretrained("evil", weights_dir=wdir)
+        weightstore.load_pretrained("evil", weights_dir=wdir)
     # install: from a run folder whose manifest_entry.json points outside it
     run, target = tmp_path / "run", tmp_path / "target"
     run.mkdir()
     (run / "manifest_entry.json").write_text(json.dumps(entry))
     with pytest.raises(ValueError, match="refused"):
-        models.install_weights(run, weights_dir=target)
+        weightstore.install_weights(run, weights_dir=target)
     assert not target.exists() or not any(target.iterdir())
 
 
 def test_a_missing_manifest_is_named_as_missing(tmp_path):
-    with pytest.raises(models.WeightsNotFoundError, match=r"^manifest missing: .*has no manifest.json"):
-        models.load_pretrained("dncnn-s25", weights_dir=tmp_path)
+    with pytest.raises(weightstore.WeightsNotFoundError, match=r"^manifest missing: .*has no manifest.json"):
+        weightstore.load_pretrained("dncnn-s25", weights_dir=tmp_path)
 
 
 # ------------------------------------------------------------------------------ results files
@@ -154,7 +154,7 @@ def test_a_partial_experiment_does_not_change_the_shipped_results(tmp_path, monk
     (shipped / "denoising.json").write_text(json.dumps({"command": "the full table", "seed": 0, "rows": []}))
     monkeypatch.setattr(results, "RESULTS_DIR", shipped.resolve())
     wdir = tmp_path / "weights"
-    models.save_pretrained(_tiny(), "dncnn-s25", {"noise": {"sigma": 25.0}}, weights_dir=wdir)
+    weightstore.save_pretrained(_tiny(), "dncnn-s25", {"noise": {"sigma": 25.0}}, weights_dir=wdir)
     images = [np.full((16, 16), 0.5, np.float32)]
     monkeypatch.setattr(experiments, "_load_images", lambda dataset, limit=None: (images, ["01"]))
     monkeypatch.setattr(experiments, "best_gaussian_width", lambda sigma, images: (1.0, 0.0))
@@ -257,9 +257,9 @@ def test_evaluate_on_a_damaged_checkpoint_names_the_file(tmp_path, damage):
 def test_one_checksum_helper_for_every_file_digest(tmp_path):
     import hashlib
 
-    from nnimaging import _checks, models
+    from nnimaging import _checks
 
     path = tmp_path / "blob"
     path.write_bytes(b"x" * (3 << 20) + b"tail")  # several read blocks
-    assert _checks.file_digest(path) == hashlib.sha256(path.read_bytes()).hexdigest() == models.sha256_file(path)
+    assert _checks.file_digest(path) == hashlib.sha256(path.read_bytes()).hexdigest() == weightstore.sha256_file(path)
     assert _checks.file_digest(path, "sha512") == hashlib.sha512(path.read_bytes()).hexdigest()

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from nnimaging import models, train, trainrun
+from nnimaging import models, train, trainrun, weightstore
 from nnimaging.degrade import Degradation
 from nnimaging.evaluate import psnr_8bit
 from nnimaging.train import PatchSampler, dihedral, dihedral_offsets, lr_at
@@ -207,11 +207,11 @@ def test_cli_trains_and_writes_checkpoint_log_weights_and_export(data_dir, tmp_p
     assert [r["step"] for r in log if "val_psnr" in r] == [6, 12] and log[-1]["final"]
     # the run's own weights file and manifest snippet
     entry = json.loads((out / "manifest_entry.json").read_text())
-    assert entry["sha256"] == models.sha256_file(out / entry["file"])
+    assert entry["sha256"] == weightstore.sha256_file(out / entry["file"])
     assert entry["training"]["noise"] == {"sigma": 25.0} and entry["training"]["steps"] == 12
     assert entry["training"]["command"].startswith("python -m nnimaging.train dncnn --depth 3")
     # --export: a package-style manifest that load_pretrained reads
-    loaded = models.load_pretrained("tiny", weights_dir=wdir)
+    loaded = weightstore.load_pretrained("tiny", weights_dir=wdir)
     assert isinstance(loaded, models.DnCNN) and not loaded.training
     for key, value in ckpt["model"].items():
         assert torch.equal(loaded.state_dict()[key], value), key
@@ -264,7 +264,7 @@ def test_init_starts_from_given_weights_with_a_fresh_optimizer_and_records_them(
         assert torch.allclose(ckpt["model"][key].float(), value.float(), atol=1e-6), key
     assert all(s["step"] == 1 for s in ckpt["optimizer"]["state"].values()), "a fresh Adam state"
     init = json.loads((second / "manifest_entry.json").read_text())["training"]["init"]
-    assert init["from"] == str(weights) and init["sha256"] == models.sha256_file(weights)
+    assert init["from"] == str(weights) and init["sha256"] == weightstore.sha256_file(weights)
     assert init["training"]["steps"] == 6, "the starting weights' own training is recorded"
     # a file that does not fit the model fails before any work, naming it
     with pytest.raises(ValueError, match=r"init .*first.pt.*shape mismatch"):
@@ -318,7 +318,7 @@ def test_deblurring_networks_train_on_the_recorded_degradation(data_dir, tmp_pat
     from nnimaging.evaluate import denoise, load_image_dir, psnr_8bit
 
     clean = load_image_dir(data_dir)[0][0]
-    model = models.load_pretrained("deblur", weights_dir=_manifest_dir(out))
+    model = weightstore.load_pretrained("deblur", weights_dir=_manifest_dir(out))
     expected = psnr_8bit(denoise(model, Degradation("gaussian:1", 0.01).image(clean, 3.5, 0)), clean)
     assert summary["val_psnr"] == pytest.approx(expected, abs=1e-4)
     with pytest.raises(ValueError, match=r"other settings: --blur 'gaussian:1' \(this command: 'gaussian:2'\)"):

@@ -5,7 +5,7 @@ One import gives readers everything::
     import nnimaging as nni
 
     nni.setup()                       # seeds and reproducible figures (top of every chapter)
-    nni.models.load_pretrained("dncnn-s25")
+    nni.weightstore.load_pretrained("dncnn-s25")
     nni.convfigures.convolution_demo()
     nni.demo.Slider("w", 1, 10, 1, 2)
 

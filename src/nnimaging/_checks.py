@@ -25,6 +25,8 @@ import numpy as np
 
 __all__ = [
     "UsageError",
+    "UserFacingError",
+    "WeightsNotFoundError",
     "positive_int",
     "positive_number",
     "vector",
@@ -33,6 +35,7 @@ __all__ = [
     "inside",
     "writable_file",
     "atomic_path",
+    "atomic_write_bytes",
     "atomic_write_text",
     "atomic_write_json",
     "atomic_torch_save",
@@ -45,6 +48,21 @@ __all__ = [
 
 class UsageError(ValueError):
     """Bad input from the user (a setting, a path, a file): command lines print it as one line, exit 2."""
+
+
+class UserFacingError(Exception):
+    """Mixed into the errors of other modules that a command line reports as one line (missing data,
+    missing weights), so that :func:`run_cli` recognises them without importing those modules."""
+
+
+class WeightsNotFoundError(UserFacingError, LookupError):
+    """No weights of that name in the manifest, or the file it names is missing or cannot be fetched.
+
+    Raised by :mod:`nnimaging.weightstore` (the book's weights) and :mod:`nnimaging.published` (the
+    DnCNN authors'), so it lives here, below both."""
+
+    def __str__(self) -> str:  # LookupError would print the repr of the message
+        return str(self.args[0]) if self.args else ""
 
 
 # ----------------------------------------------------------------------------------------
@@ -205,6 +223,13 @@ def atomic_path(path):
         raise
 
 
+def atomic_write_bytes(path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically."""
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(data)
+    return Path(path)
+
+
 def atomic_write_text(path, text: str) -> Path:
     """Write ``text`` (UTF-8) to ``path`` atomically."""
     with atomic_path(path) as tmp:
@@ -240,12 +265,8 @@ def atomic_copy(source, path) -> Path:
 # ----------------------------------------------------------------------------------------
 
 
-def _user_errors() -> tuple[type[BaseException], ...]:
-    from .data import DataError
-    from .weightstore import WeightsNotFoundError
-
-    return (UsageError, DataError, WeightsNotFoundError, FileNotFoundError, FileExistsError, NotADirectoryError,
-            IsADirectoryError, PermissionError)
+_USER_ERRORS = (UsageError, UserFacingError, FileNotFoundError, FileExistsError, NotADirectoryError,
+                IsADirectoryError, PermissionError)
 
 
 def run_cli(main, argv=None, prog: str | None = None):
@@ -260,7 +281,7 @@ def run_cli(main, argv=None, prog: str | None = None):
         signum = getattr(err, "signum", 2)
         print(f"{prog}: {err or 'interrupted'}", file=sys.stderr)
         raise SystemExit(128 + int(signum)) from None
-    except _user_errors() as err:
+    except _USER_ERRORS as err:
         if os.environ.get("NNIMAGING_TRACEBACK"):
             raise
         lines = [line.strip() for line in str(err).strip().splitlines() if line.strip()] or [type(err).__name__]

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import models, results
+from . import results, weightstore
 from .data import load_images
 from .evaluate import evaluate_denoiser
 from .train import train
@@ -139,7 +139,7 @@ def _arm_result(study: dict, arm: dict, seed: int, common: dict, runs_dir, image
         summary = train(_train_config(study, arm, seed, out, device, progress, command, common))
         if not summary["completed"]:
             raise RuntimeError(f"ablation run {out} stopped early; run the experiment again to resume it")
-    model = models.load_run(out).to(device)
+    model = weightstore.load_run(out).to(device)
     entry = model.pretrained                          # the run's manifest entry, read once by load_run
     psnr, noisy = {}, {}
     for s in study["test_sigmas"]:

@@ -55,7 +55,7 @@ _MNIST_FILES = ("mnist/t10k-images-idx3-ubyte.gz", "mnist/t10k-labels-idx1-ubyte
 _MNIST_SEED = 0  # np.random.default_rng(0).permutation(n): first 4/5 "train", the rest "heldout"
 
 
-class DataError(RuntimeError):
+class DataError(_checks.UserFacingError, RuntimeError):
     """A data file could not be provided."""
 
 

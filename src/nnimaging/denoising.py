@@ -532,7 +532,7 @@ def noise_level_demo(image: str = DEMO_IMAGE["image"], top: int = DEMO_IMAGE["to
 
     Every combination (the noise levels :data:`DEMO_SIGMAS` and the ``models``) is computed in
     Python with :func:`noise_level_frame` and embedded in the page; ``weights_dir`` is passed to
-    :func:`nnimaging.models.load_pretrained`.
+    :func:`nnimaging.weightstore.load_pretrained`.
     """
     from .weightstore import load_pretrained
 

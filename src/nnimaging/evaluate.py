@@ -17,7 +17,7 @@ Command line::
     python -m nnimaging.evaluate noisy --dataset bsd68 --sigma 25
     python -m nnimaging.evaluate gaussian --gaussian-width 1.0 --dataset bsd68 --sigma 25
 
-``MODEL`` is a shipped name (see :func:`nnimaging.models.available`), a training run
+``MODEL`` is a shipped name (see :func:`nnimaging.weightstore.available`), a training run
 directory or checkpoint file (``runs/NAME/`` or ``runs/NAME/checkpoint.pt``), or one of
 the baselines ``noisy`` (returns its input) and ``gaussian`` (a Gaussian filter).
 """
@@ -37,7 +37,7 @@ from PIL import Image
 from torch import nn
 from tqdm.auto import tqdm
 
-from . import _checks, checkpoint, data, models
+from . import _checks, checkpoint, data, models, weightstore
 from .degrade import Degradation, gaussian_blur
 from .metrics import psnr
 
@@ -239,7 +239,7 @@ def load_model(spec: str, weights_dir=None, gaussian_width: float = 1.0) -> nn.M
             raise FileNotFoundError(f"{spec} is a directory without checkpoint.pt (expected a training run directory)")
     if path.is_file():
         return checkpoint.load_model(path)  # the checkpoint's format is nnimaging.checkpoint's
-    return models.load_pretrained(spec, weights_dir=weights_dir)
+    return weightstore.load_pretrained(spec, weights_dir=weights_dir)
 
 
 def load_image_dir(directory) -> tuple[list[np.ndarray], list[str]]:

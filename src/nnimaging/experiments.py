@@ -39,7 +39,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _checks, ablations, checkpoint, models, results
+from . import _checks, ablations, checkpoint, models, results, weightstore
 from .data import crop
 from .deep_image_prior import deep_image_prior
 from .degrade import Degradation, add_gaussian_noise
@@ -82,7 +82,7 @@ def _load_images(dataset: str, limit: int | None = None):
 
 
 def _pretrained(name: str, device: str, weights_dir=None):
-    model = models.load_pretrained(name, weights_dir=weights_dir).to(device)
+    model = weightstore.load_pretrained(name, weights_dir=weights_dir).to(device)
     return model, model.pretrained
 
 
@@ -625,9 +625,9 @@ def main(argv=None) -> dict:
 def _run(a, command: str) -> dict:
     common = {"results_dir": a.results_dir, "update_shipped": a.update_shipped, "command": command}
     if a.experiment in ("published-dncnn", "dncnn3"):
-        from . import published
+        from . import published_eval
 
-        run = published.protocol_check if a.experiment == "published-dncnn" else published.dncnn3_table
+        run = published_eval.protocol_check if a.experiment == "published-dncnn" else published_eval.dncnn3_table
         return run(device=a.device, progress=not a.no_progress, **common)
     if a.experiment == "training-curve":
         return training_curve(a.run_dirs, a.dataset, a.sigmas, device=a.device, limit=a.limit,

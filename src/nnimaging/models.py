@@ -8,7 +8,7 @@ with the same shape. Residual models predict the noise and subtract it inside
 
 Their pretrained weights are kept by :mod:`nnimaging.weightstore` (the manifest,
 checksum-verified loading, saving and installing). Its names are offered here too, so
-``models.load_pretrained("dncnn-s25")`` and ``models.available()`` work as before; they are
+``weightstore.load_pretrained("dncnn-s25")`` and ``weightstore.available()`` work as before; they are
 imported from the store the first time one is used, because the store itself imports this
 module (it rebuilds the architectures named in its manifest).
 
@@ -42,19 +42,6 @@ __all__ = [
     "build_model",
     "check_images",
     "count_parameters",
-    # the weights store's names, offered here (see __getattr__ at the end)
-    "available",
-    "load_pretrained",
-    "save_pretrained",
-    "install_weights",
-    "check_state_dict",
-    "sha256_file",
-    "training_stages",
-    "load_run",
-    "WeightsNotFoundError",
-    "WEIGHTS_DIR",
-    "MANIFEST_NAME",
-    "RECIPES",
 ]
 
 
@@ -471,27 +458,3 @@ def build_model(architecture: str, **kwargs) -> Denoiser:
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters (BatchNorm running statistics are buffers, not counted)."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
-
-
-# ----------------------------------------------------------------------------------------
-# the weights store's names (nnimaging.weightstore), offered here
-# ----------------------------------------------------------------------------------------
-
-_STORE_NAMES = frozenset(__all__[__all__.index("available"):])
-
-
-def __getattr__(name: str):
-    """``models.load_pretrained`` and the store's other names are those of :mod:`nnimaging.weightstore`.
-
-    Imported on first use, not at the top: the store imports this module to rebuild the
-    architectures of its manifest, so importing it here at load time would be an import loop.
-    """
-    if name in _STORE_NAMES:
-        from . import weightstore
-
-        return getattr(weightstore, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | _STORE_NAMES)

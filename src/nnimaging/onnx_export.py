@@ -1,7 +1,7 @@
 """The book's trained denoisers as ONNX files, for ONNX Runtime (in Python or in a browser).
 
 :func:`export` writes one shipped model (``unet-denoise``, ``dncnn-s25``, ... from
-:func:`nnimaging.models.load_pretrained`, so only the book's own weights) as an ONNX graph with
+:func:`nnimaging.weightstore.load_pretrained`, so only the book's own weights) as an ONNX graph with
 one input ``noisy`` and one output ``denoised``, both ``(N, 1, H, W)`` float32 with **any** batch
 size, height and width (dynamic axes). The graph computes what the model's ``forward`` computes:
 
@@ -33,11 +33,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import _checks
 from .models import Denoiser, UNet
 from .weightstore import load_pretrained
-from .webdenoiser import WEB_MODELS, _write_atomic
 
-__all__ = ["WEB_MODELS", "OPSET", "OnnxDenoiser", "export", "export_bytes", "cached_export",
+__all__ = ["OPSET", "OnnxDenoiser", "export", "export_bytes", "cached_export",
            "min_size", "cache_key"]
 
 OPSET = 17
@@ -95,7 +95,7 @@ def export_bytes(model_or_name, opset: int = OPSET) -> bytes:
 def export(model_or_name, path, opset: int = OPSET) -> Path:
     """Write :func:`export_bytes` to ``path`` (atomically) and return the path."""
     path = Path(path)
-    _write_atomic(path, export_bytes(model_or_name, opset))
+    _checks.atomic_write_bytes(path, export_bytes(model_or_name, opset))
     return path
 
 

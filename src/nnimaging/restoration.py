@@ -26,7 +26,7 @@ import numpy as np
 import torch
 from matplotlib.patches import FancyArrowPatch, Rectangle
 
-from . import models
+from . import weightstore
 from ._checks import float_image as _image, positive_int as _int
 from .conv import receptive_field_table
 from .data import crop
@@ -382,7 +382,7 @@ def denoiser_comparison_demo(
 ) -> Demo:
     """Noisy crop and the output of each denoiser, with PSNR, for a choice of noise levels."""
     clean = crop(image, top, left, size)
-    nets = {name: models.load_pretrained(name, weights_dir=weights_dir) for name in denoisers}
+    nets = {name: weightstore.load_pretrained(name, weights_dir=weights_dir) for name in denoisers}
     sigmas = tuple(int(s) for s in sigmas)
 
     def compute(sigma):
@@ -422,13 +422,13 @@ def wiener_training(entry: dict, name: str) -> tuple[str, float]:
 
 def load_wiener_network(name: str, weights_dir=None):
     """Load a network trained on Wiener output; return it with its blur spec and NSR."""
-    net = models.load_pretrained(name, weights_dir=weights_dir)
+    net = weightstore.load_pretrained(name, weights_dir=weights_dir)
     return (net, *wiener_training(net.pretrained, name))
 
 
 def _deblur_networks(network: str, wiener_network: str, weights_dir=None):
     wnet, spec, nsr = load_wiener_network(wiener_network, weights_dir)
-    return models.load_pretrained(network, weights_dir=weights_dir), wnet, spec, nsr
+    return weightstore.load_pretrained(network, weights_dir=weights_dir), wnet, spec, nsr
 
 
 @register

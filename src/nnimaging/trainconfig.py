@@ -165,7 +165,7 @@ def _init_source(spec: str) -> tuple[Path, dict | None]:
     if path.suffix == ".pt" or path.is_file():
         if not path.is_file():
             raise UsageError(f"init {spec}: no such weights file (expected a .pt state dict or a name listed by "
-                             "nnimaging.models.available())")
+                             "nnimaging.weightstore.available())")
         entry_path = path.parent / "manifest_entry.json"  # a run folder's record of how the weights were made
         entry = None
         if entry_path.is_file():

@@ -37,6 +37,12 @@ import tempfile
 import urllib.request
 from pathlib import Path
 
+from . import _checks
+from ._checks import file_digest
+from .data import cache_dir, fetch
+from .onnx_export import cached_export, min_size
+from .weightstore import available, load_pretrained
+
 __all__ = ["WEB_MODELS", "ORT_WEB_VERSION", "ORT_WEB_URL", "ORT_WEB_SHA512", "ORT_WEB_FILES", "ASSET_DIR",
            "DEFAULT_IMAGE", "MARKER", "AssetError", "ort_web_tarball", "install", "panel_html",
            "model_info"]
@@ -93,28 +99,11 @@ class AssetError(RuntimeError):
     """A file the browser denoiser needs could not be made (download, checksum, export)."""
 
 
-def _write_atomic(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a web server must be able to read it
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _sha512(path: Path) -> str:
-    from ._checks import file_digest
-
     return file_digest(path, "sha512")
 
 
 def _default_cache() -> Path:
-    from .data import cache_dir
-
     return cache_dir()
 
 
@@ -169,19 +158,17 @@ def _install_runtime(target: Path, cache_dir) -> dict:
         with tarfile.open(ort_web_tarball(cache_dir), "r:gz") as tar:
             for name, path in files.items():
                 member = tar.getmember(f"package/dist/{name}")  # KeyError: not in this release
-                _write_atomic(path, tar.extractfile(member).read())
-        _write_atomic(stamp, ORT_WEB_SHA512.encode())
+                _checks.atomic_write_bytes(path, tar.extractfile(member).read())
+        _checks.atomic_write_bytes(stamp, ORT_WEB_SHA512.encode())
     license_text = ORT_LICENSE.format(version=ORT_WEB_VERSION, url=ORT_WEB_URL, files=", ".join(ORT_WEB_FILES))
     if not _same_file(target / "LICENSE.txt", license_text.encode()):
-        _write_atomic(target / "LICENSE.txt", license_text.encode())
+        _checks.atomic_write_bytes(target / "LICENSE.txt", license_text.encode())
     return {"version": ORT_WEB_VERSION, "path": "ort/", "script": "ort/ort.wasm.min.js",
             "license": "ort/LICENSE.txt", "bytes": {n: p.stat().st_size for n, p in files.items()}}
 
 
 def model_info(name: str) -> dict:
     """Name, label and size of a shipped model, from the manifest; third-party weights are refused."""
-    from .weightstore import available
-
     entries = {e["name"]: e for e in available()}
     if name not in entries:
         raise AssetError(f"no shipped model {name!r}; the browser denoiser can offer {', '.join(WEB_MODELS)}")
@@ -220,10 +207,6 @@ def install(static_dir, models=WEB_MODELS, cache_dir=None) -> dict:
         files = [f"ort/{n}" for n in ORT_WEB_FILES] + [m["file"] for m in index["models"]] + [index["image"]["file"]]
         if all((target / f).is_file() for f in files):
             return index
-    from .data import fetch
-    from .weightstore import load_pretrained
-    from .onnx_export import cached_export, min_size
-
     cache = Path(cache_dir) if cache_dir is not None else _default_cache()
     index = {"ort": _install_runtime(target / "ort", cache), "models": [], "max_side": MAX_SIDE}
     for name in models:
@@ -232,19 +215,19 @@ def install(static_dir, models=WEB_MODELS, cache_dir=None) -> dict:
         data = source.read_bytes()
         path = target / "models" / f"{name}.onnx"
         if not _same_file(path, data):
-            _write_atomic(path, data)
+            _checks.atomic_write_bytes(path, data)
         index["models"].append({**info, "file": f"models/{name}.onnx", "bytes": len(data),
                                 "sha256": hashlib.sha256(data).hexdigest(),
                                 "min_size": min_size(load_pretrained(name))})
     image = fetch(DEFAULT_IMAGE).read_bytes()
     image_path = target / "images" / ("-".join(Path(DEFAULT_IMAGE).parts))
     if not _same_file(image_path, image):
-        _write_atomic(image_path, image)
+        _checks.atomic_write_bytes(image_path, image)
     index["image"] = {"file": f"images/{image_path.name}", "name": DEFAULT_IMAGE, "bytes": len(image)}
     text = json.dumps(index, indent=1, ensure_ascii=False).encode()
     if not _same_file(target / "assets.json", text):
-        _write_atomic(target / "assets.json", text)
-    _write_atomic(stamp, key.encode())
+        _checks.atomic_write_bytes(target / "assets.json", text)
+    _checks.atomic_write_bytes(stamp, key.encode())
     return index
 
 

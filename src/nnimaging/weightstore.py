@@ -7,7 +7,7 @@ state dict fits the architecture, and returns the model in eval mode on the CPU.
 :func:`save_pretrained` writes both (the training CLI ``python -m nnimaging.train ... --export NAME``
 calls it); :func:`install_weights` copies weights exported elsewhere (a GPU machine) into the store,
 checked by SHA-256. The architectures themselves are in :mod:`nnimaging.models`, which also
-offers every name of this module (``models.load_pretrained`` is this module's function).
+offers every name of this module (``weightstore.load_pretrained`` is this module's function).
 """
 
 from __future__ import annotations
@@ -21,6 +21,8 @@ import torch
 from torch import nn
 
 from . import _checks
+from . import published as authors  # the DnCNN authors' weights (available() has a 'published' flag)
+from ._checks import WeightsNotFoundError
 from .models import ARCHITECTURES, Denoiser, build_model, count_parameters
 
 __all__ = [
@@ -69,13 +71,6 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 # ----------------------------------------------------------------------------------------
 # pretrained weights
 # ----------------------------------------------------------------------------------------
-
-
-class WeightsNotFoundError(LookupError):
-    """No weights of that name in the manifest, or the file it names is missing."""
-
-    def __str__(self) -> str:  # LookupError would print the repr of the message
-        return str(self.args[0]) if self.args else ""
 
 
 def sha256_file(path) -> str:
@@ -145,9 +140,7 @@ def available(weights_dir=None, published: bool | None = None) -> list[dict]:
     """
     entries = [copy.deepcopy(e) for e in _read_manifest(_weights_dir(weights_dir))]
     if weights_dir is None if published is None else published:
-        from .published import entries as published_entries
-
-        entries += published_entries()
+        entries += authors.entries()
     return sorted(entries, key=lambda e: e["name"])
 
 
@@ -207,10 +200,8 @@ def load_pretrained(name: str, weights_dir=None) -> Denoiser:
     ValueError
         SHA-256 mismatch, or a state dict that does not fit the architecture.
     """
-    from . import published
-
-    if name in published.NAMES:  # the DnCNN authors' files, read as HDF5 (nnimaging.published)
-        return published.load(name)
+    if name in authors.NAMES:  # the DnCNN authors' files, read as HDF5 (nnimaging.published)
+        return authors.load(name)
     wdir = _weights_dir(weights_dir)
     if not (wdir / MANIFEST_NAME).exists():
         raise WeightsNotFoundError(
@@ -258,7 +249,7 @@ def training_stages(entry: dict) -> list[dict]:
     record without its ``init``: ``steps``, ``batch_size``, ``elapsed_s``, ``command`` ...
     """
     if not isinstance(entry, dict) or not isinstance(entry.get("training"), dict):
-        raise ValueError("expected a manifest entry with a 'training' record (model.pretrained or models.available())")
+        raise ValueError("expected a manifest entry with a 'training' record (model.pretrained or weightstore.available())")
     stages, record = [], entry["training"]
     while record:
         stages.append({k: v for k, v in record.items() if k != "init"})
