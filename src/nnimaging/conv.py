@@ -32,6 +32,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._checks import to_numpy
+
 __all__ = [
     "conv_output_size", "conv_transpose_output_size", "dense_parameter_count",
     "conv_parameter_count", "conv2d", "conv_matrix", "conv_transpose2d", "pool2d",
@@ -63,9 +65,7 @@ def _pair(name: str, value, minimum: int = 0) -> tuple[int, int]:
 
 def _array(name: str, x, ndims: tuple[int, ...]) -> np.ndarray:
     """``x`` as a float64 array with one of the allowed numbers of dimensions."""
-    if hasattr(x, "detach"):
-        x = x.detach().cpu().numpy()
-    arr = np.asarray(x)
+    arr = to_numpy(x)
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
         raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
     if arr.ndim not in ndims:

@@ -39,6 +39,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from . import data
+from ._checks import to_numpy
 from .demo import Choice, Demo, Image, Panel, Slider, register
 
 __all__ = [
@@ -465,7 +466,7 @@ def plot_sigma_sweep(record: Mapping, trained_sigma: float | None = 25.0, blind_
 
 # ----------------------------------------------------------------------------- the demo
 def _image(name: str, image) -> np.ndarray:
-    arr = np.asarray(image.detach().cpu() if hasattr(image, "detach") else image)
+    arr = to_numpy(image)
     if arr.ndim != 2:
         raise ValueError(f"{name} must be one (H, W) image, got shape {arr.shape}")
     if not np.issubdtype(arr.dtype, np.floating):
