@@ -12,48 +12,12 @@ import torch
 
 from nnimaging import autoencoders
 from nnimaging.models import ConvAutoencoder
-
-
-
-def _have(loader):
-    try:
-        loader()
-    except Exception:  # noqa: BLE001 - any reason the data cannot be read means: skip
-        return False
-    return True
-
-
-def _set12():
-    from nnimaging.data import load_images
-
-    load_images("set12")
-
-
-def _mnist():
-    from nnimaging.data import load_mnist
-
-    load_mnist("heldout")
-
-
-needs_set12 = pytest.mark.skipif(not _have(_set12), reason="Set12 is not available")
-needs_mnist = pytest.mark.skipif(not _have(_mnist), reason="MNIST is not available")
-
-
-def _blobs(n=96, seed=0):
-    """Digit-like images: one or two Gaussian blobs on a black 28x28 background, in [0, 1]."""
-    rng = np.random.default_rng(seed)
-    rows, cols = np.mgrid[0:28, 0:28]
-    out = np.zeros((n, 28, 28))
-    for i in range(n):
-        for _ in range(rng.integers(1, 3)):
-            r, c = rng.uniform(8, 20, size=2)
-            out[i] += np.exp(-((rows - r) ** 2 + (cols - c) ** 2) / (2 * rng.uniform(2, 4) ** 2))
-    return np.clip(out, 0, 1).astype(np.float32)
+from imaging_samples import blobs, needs_mnist
 
 
 # ------------------------------------------------------------------ autoencoders
 def test_train_autoencoder_is_deterministic_and_leaves_the_global_random_state_alone():
-    images = _blobs(64)
+    images = blobs(64)
     state = torch.random.get_rng_state()
     a_model, a_losses = autoencoders.train_autoencoder(images, latent=4, epochs=2, batch_size=16,
                                                  seed=3)
@@ -69,7 +33,7 @@ def test_train_autoencoder_is_deterministic_and_leaves_the_global_random_state_a
 
 
 def test_train_autoencoder_records_one_loss_per_step_and_lowers_it():
-    images = _blobs(100)
+    images = blobs(100)
     model, losses = autoencoders.train_autoencoder(images, latent=8, epochs=6, batch_size=32, seed=0)
     assert losses.shape == (6 * math.ceil(100 / 32),)
     assert losses[-4:].mean() < 0.5 * losses[:4].mean()
@@ -80,7 +44,7 @@ def test_train_autoencoder_records_one_loss_per_step_and_lowers_it():
 
 
 def test_reconstruction_errors_are_the_per_image_mean_squared_differences():
-    images = _blobs(10)
+    images = blobs(10)
     torch.manual_seed(0)
     model = ConvAutoencoder(latent=3).eval()
     with torch.no_grad():

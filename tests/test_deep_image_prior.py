@@ -9,41 +9,11 @@ import pytest
 
 from nnimaging import deep_image_prior as dip
 from nnimaging.metrics import psnr
-
-
-
-def _have(loader):
-    try:
-        loader()
-    except Exception:  # noqa: BLE001 - any reason the data cannot be read means: skip
-        return False
-    return True
-
-
-def _set12():
-    from nnimaging.data import load_images
-
-    load_images("set12")
-
-
-def _mnist():
-    from nnimaging.data import load_mnist
-
-    load_mnist("heldout")
-
-
-needs_set12 = pytest.mark.skipif(not _have(_set12), reason="Set12 is not available")
-needs_mnist = pytest.mark.skipif(not _have(_mnist), reason="MNIST is not available")
-
-
-def _scene(n=64):
-    rows, cols = np.mgrid[0:n, 0:n]
-    box = (rows > n // 3) & (rows < 2 * n // 3) & (cols > n // 4) & (cols < 3 * n // 4)
-    return 0.4 + 0.3 * np.sin(cols / 5) * np.cos(rows / 7) + 0.2 * box
+from imaging_samples import needs_set12, scene
 
 
 def test_deep_image_prior_returns_curves_of_the_right_length_and_snapshots():
-    clean = _scene(32)
+    clean = scene(32)
     noisy = clean + 0.1 * np.random.default_rng(0).standard_normal(clean.shape)
     run = dip.deep_image_prior(noisy, clean, steps=30, depth=2, width=4, snapshot_every=8)
     assert run["loss"].shape == run["psnr"].shape == (31,)
@@ -78,7 +48,7 @@ def test_deep_image_prior_is_deterministic_and_needs_no_clean_image():
 
 
 def test_deep_image_prior_peaks_early_and_ends_up_reproducing_the_noise():
-    clean = _scene(16)
+    clean = scene(16)
     noisy = clean + 0.1 * np.random.default_rng(0).standard_normal(clean.shape)
     run = dip.deep_image_prior(noisy, clean, steps=300, depth=2, width=8, snapshot_every=300)
     assert run["loss"][-1] < 0.05 * 0.1**2                      # far below the noise variance

@@ -17,43 +17,7 @@ from nnimaging.degrade import blur, kernel_from_spec, wiener_deconvolve
 from nnimaging.demo import MAX_FRAMES
 from nnimaging.metrics import psnr
 from nnimaging.models import UNet
-
-
-
-def _have(loader):
-    try:
-        loader()
-    except Exception:  # noqa: BLE001 - any reason the data cannot be read means: skip
-        return False
-    return True
-
-
-def _set12():
-    from nnimaging.data import load_images
-
-    load_images("set12")
-
-
-def _mnist():
-    from nnimaging.data import load_mnist
-
-    load_mnist("heldout")
-
-
-needs_set12 = pytest.mark.skipif(not _have(_set12), reason="Set12 is not available")
-needs_mnist = pytest.mark.skipif(not _have(_mnist), reason="MNIST is not available")
-
-
-def _blobs(n=96, seed=0):
-    """Digit-like images: one or two Gaussian blobs on a black 28x28 background, in [0, 1]."""
-    rng = np.random.default_rng(seed)
-    rows, cols = np.mgrid[0:28, 0:28]
-    out = np.zeros((n, 28, 28))
-    for i in range(n):
-        for _ in range(rng.integers(1, 3)):
-            r, c = rng.uniform(8, 20, size=2)
-            out[i] += np.exp(-((rows - r) ** 2 + (cols - c) ** 2) / (2 * rng.uniform(2, 4) ** 2))
-    return np.clip(out, 0, 1).astype(np.float32)
+from imaging_samples import needs_set12, scene
 
 
 def test_unet_receptive_field_closed_form_and_plain_stack():
@@ -106,14 +70,8 @@ def test_plot_unet_labels_every_level_with_the_models_widths():
 
 
 # ------------------------------------------------------------------ Wiener
-def _scene(n=64):
-    rows, cols = np.mgrid[0:n, 0:n]
-    box = (rows > n // 3) & (rows < 2 * n // 3) & (cols > n // 4) & (cols < 3 * n // 4)
-    return 0.4 + 0.3 * np.sin(cols / 5) * np.cos(rows / 7) + 0.2 * box
-
-
 def test_wiener_sweep_without_noise_inverts_the_blur_as_nsr_goes_to_zero():
-    clean, kernel = _scene(), kernel_from_spec("motion:9:30")
+    clean, kernel = scene(), kernel_from_spec("motion:9:30")
     sweep = restoration.wiener_sweep(clean, kernel, 0.0, [-12, -8, -4, -2])
     np.testing.assert_allclose(sweep["blurred"], blur(clean, kernel))
     assert sweep["psnr"][0] > 80                      # exact up to rounding
@@ -123,7 +81,7 @@ def test_wiener_sweep_without_noise_inverts_the_blur_as_nsr_goes_to_zero():
 
 
 def test_wiener_sweep_with_noise_has_its_best_psnr_at_an_intermediate_nsr():
-    clean, kernel = _scene(), kernel_from_spec("motion:9:30")
+    clean, kernel = scene(), kernel_from_spec("motion:9:30")
     sweep = restoration.wiener_sweep(clean, kernel, 0.01, np.arange(-6, 0.5, 0.5), seed=1)
     best = int(np.argmax(sweep["psnr"]))
     assert 0 < best < len(sweep["psnr"]) - 1

@@ -5,43 +5,7 @@ import pytest
 import torch
 
 from nnimaging import vae
-
-
-
-def _have(loader):
-    try:
-        loader()
-    except Exception:  # noqa: BLE001 - any reason the data cannot be read means: skip
-        return False
-    return True
-
-
-def _set12():
-    from nnimaging.data import load_images
-
-    load_images("set12")
-
-
-def _mnist():
-    from nnimaging.data import load_mnist
-
-    load_mnist("heldout")
-
-
-needs_set12 = pytest.mark.skipif(not _have(_set12), reason="Set12 is not available")
-needs_mnist = pytest.mark.skipif(not _have(_mnist), reason="MNIST is not available")
-
-
-def _blobs(n=96, seed=0):
-    """Digit-like images: one or two Gaussian blobs on a black 28x28 background, in [0, 1]."""
-    rng = np.random.default_rng(seed)
-    rows, cols = np.mgrid[0:28, 0:28]
-    out = np.zeros((n, 28, 28))
-    for i in range(n):
-        for _ in range(rng.integers(1, 3)):
-            r, c = rng.uniform(8, 20, size=2)
-            out[i] += np.exp(-((rows - r) ** 2 + (cols - c) ** 2) / (2 * rng.uniform(2, 4) ** 2))
-    return np.clip(out, 0, 1).astype(np.float32)
+from imaging_samples import blobs, needs_mnist
 
 
 # ------------------------------------------------------------------ VAE
@@ -61,7 +25,7 @@ def test_gaussian_kl_matches_torch_distributions():
 # ------------------------------------------------------------------ the VAE
 def test_vae_shapes_and_its_reconstruction_uses_the_mean_code():
     model = vae.VAE(latent=3, hidden=16).double()
-    x = torch.from_numpy(_blobs(5)).double()[:, None]
+    x = torch.from_numpy(blobs(5)).double()[:, None]
     mu, logvar = model.encode(x)
     assert mu.shape == logvar.shape == (5, 3)
     assert model.decode_logits(mu).shape == (5, 1, 28, 28)
@@ -71,7 +35,7 @@ def test_vae_shapes_and_its_reconstruction_uses_the_mean_code():
 
 
 def test_train_vae_is_deterministic_and_records_the_two_terms_of_the_elbo():
-    images = _blobs(80)
+    images = blobs(80)
     a, ha = vae.train_vae(images, latent=2, hidden=32, epochs=4, batch_size=20, seed=1)
     b, hb = vae.train_vae(images, latent=2, hidden=32, epochs=4, batch_size=20, seed=1)
     for pa, pb in zip(a.parameters(), b.parameters()):
@@ -89,7 +53,7 @@ def test_train_vae_is_deterministic_and_records_the_two_terms_of_the_elbo():
 
 
 def test_train_vae_kl_term_is_gaussian_kl_of_the_encoder_output():
-    images = _blobs(10)
+    images = blobs(10)
     model, history = vae.train_vae(images, latent=2, hidden=8, epochs=1, batch_size=10,
                                             lr=1e-12, seed=0)   # one step that changes nothing visible
     mu, logvar = model.encode(torch.from_numpy(images).double()[:, None])
@@ -99,7 +63,7 @@ def test_train_vae_kl_term_is_gaussian_kl_of_the_encoder_output():
 
 def test_encode_mean_and_decode_check_shapes():
     model = vae.VAE(latent=2, hidden=8).double().eval()
-    codes = vae.encode_mean(model, _blobs(4))
+    codes = vae.encode_mean(model, blobs(4))
     assert codes.shape == (4, 2) and codes.dtype == np.float64
     pictures = vae.decode(model, codes)
     assert pictures.shape == (4, 28, 28) and pictures.min() >= 0 and pictures.max() <= 1
@@ -111,7 +75,7 @@ def test_edge_energy_is_zero_for_flat_images_and_drops_when_blurred():
     assert vae.edge_energy(np.full((8, 8), 0.3)) == 0.0
     checker = (np.indices((8, 8)).sum(axis=0) % 2).astype(float)
     assert vae.edge_energy(checker) == pytest.approx(1.0)
-    sharp = _blobs(6)
+    sharp = blobs(6)
     padded = np.pad(sharp, ((0, 0), (1, 1), (1, 1)), mode="edge")
     blurred = sum(padded[:, 1 + i:29 + i, 1 + j:29 + j] for i in (-1, 0, 1) for j in (-1, 0, 1)) / 9
     assert np.all(vae.edge_energy(blurred) < vae.edge_energy(sharp))
