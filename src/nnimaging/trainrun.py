@@ -483,7 +483,7 @@ class Run:
 
         Raises :class:`TrainingInterrupted` (after the checkpoint) if a signal stopped the loop.
         """
-        cfg, procs, step = self.cfg, self.procs, self.step
+        procs, step = self.procs, self.step
         if self.stop_signal is not None:
             self.save_checkpoint()
             name = signal.Signals(self.stop_signal).name
