@@ -16,9 +16,13 @@ import sys
 import time
 
 import numpy as np
+from PIL import Image as PILImage
 
-from . import results
+from . import data, results
+from .degrade import add_gaussian_noise
 from .demo import Choice, Demo, Image, Panel, register
+from .denoising import METHOD_LABELS, PUBLISHED, PUBLISHED_SOURCE, SHIPPED_LABELS, Table
+from .evaluate import denoise, evaluate_denoiser, psnr_8bit
 from .published import _PAPER, SOURCE_COMMIT, SOURCE_REPOSITORY, WEIGHTS, _weights, load
 
 __all__ = ["bicubic_rescale", "jpeg", "degrade", "protocol_check", "dncnn3_table", "comparison_table",
@@ -52,8 +56,6 @@ def bicubic_rescale(image, scale: int) -> np.ndarray:
     -------
     (H', W') float32 array in [0, 1], ``H' = H - H % scale``: the bicubic-upscaled low-resolution image.
     """
-    from PIL import Image as PILImage
-
     scale = int(scale)
     if scale < 2:
         raise ValueError(f"scale must be an integer >= 2, got {scale}")
@@ -75,8 +77,6 @@ def jpeg(image, quality: int) -> np.ndarray:
     -------
     (H, W) float32 array in [0, 1].
     """
-    from PIL import Image as PILImage
-
     quality = int(quality)
     if not 1 <= quality <= 100:
         raise ValueError(f"quality must be in 1..100, got {quality}")
@@ -115,8 +115,6 @@ def degrade(clean, task: str, level, seed: int = 0) -> tuple[np.ndarray, np.ndar
     degraded, reference : (H', W') float32 arrays
         ``reference`` is ``clean`` (cropped to a multiple of the factor for ``"sr"``).
     """
-    from .degrade import add_gaussian_noise
-
     clean = np.asarray(clean, dtype=np.float32)
     if task == "denoise":
         return add_gaussian_noise(clean, float(level), seed), clean
@@ -134,8 +132,6 @@ def _task_psnr(estimate, reference, task: str, level) -> float:
     The authors' test code leaves out a border as wide as the factor for super-resolution (where
     the interpolation's boundary handling matters) and none for the other tasks.
     """
-    from .evaluate import psnr_8bit
-
     if task == "sr":
         b = int(level)
         return psnr_8bit(estimate[b:-b, b:-b], reference[b:-b, b:-b])
@@ -189,9 +185,6 @@ def protocol_check(
         "mean_noisy_psnr", "published" (dB or None), "difference", "per_image", "seconds",
         "sha256"}``.
     """
-    from . import data, results
-    from .evaluate import evaluate_denoiser
-
     try:
         old = results.load(name, _results_dir(results_dir, update_shipped))
     except results.ResultsNotFoundError:
@@ -265,9 +258,6 @@ def dncnn3_table(
         The record: ``rows`` of ``{"task", "level", "baseline_psnr", "dncnn3_psnr", "gain",
         "per_image"}``.
     """
-    from . import data, results
-    from .evaluate import denoise
-
     sha256 = WEIGHTS["zhang2017-dncnn-3"].sha256
     images, names = data.load_images(dataset, return_names=True)
     try:
@@ -329,8 +319,6 @@ def comparison_table(denoising_record: dict, published_record: dict,
     nnimaging.denoising.Table
         Mean PSNR in dB, one column per dataset and noise level.
     """
-    from .denoising import METHOD_LABELS, PUBLISHED, PUBLISHED_SOURCE, SHIPPED_LABELS, Table
-
     names = {"set12": "Set12", "bsd68": "BSD68"}
     columns = [(d, float(s)) for d, s in columns]
     headers = [f"{names.get(d, d)} σ={s:g}" for d, s in columns]
@@ -364,8 +352,6 @@ def comparison_table(denoising_record: dict, published_record: dict,
 
 def dncnn3_results_table(record: dict):
     """Chapter 7's table of ``results.load("dncnn3")``: each task's baseline and DnCNN-3, mean PSNR in dB."""
-    from .denoising import Table
-
     rows = [(_TASK_LABELS[r["task"]].format(r["level"]),
              [r["baseline"], f"{r['baseline_psnr']:.2f}", f"{r['dncnn3_psnr']:.2f}", f"{r['gain']:+.2f}"])
             for r in record["rows"]]
@@ -404,9 +390,6 @@ def dncnn3_demo(image: str = DEMO_CROP["image"], top: int = DEMO_CROP["top"], le
     crop and a margin of 24 pixels, which gives the same crop of the output as the whole image
     would (its receptive field reaches 20 pixels). PSNRs are those of the crop.
     """
-    from . import data
-    from .evaluate import denoise
-
     dataset, _, stem = image.partition("/")
     images, names = data.load_images(dataset, return_names=True)
     if stem not in names:
@@ -424,8 +407,6 @@ def dncnn3_demo(image: str = DEMO_CROP["image"], top: int = DEMO_CROP["top"], le
     inner = np.s_[top - r0:top - r0 + size, left - c0:left - c0 + size]
 
     def compute(setting):
-        from .evaluate import psnr_8bit
-
         task, level = settings[setting]
         degraded, reference = degrade(full, task, level, seed)
         restored = denoise(model, degraded[r0:top + size + _MARGIN, c0:left + size + _MARGIN])[inner]
