@@ -12,7 +12,6 @@ from __future__ import annotations
 import functools
 import math
 
-import matplotlib.pyplot as plt
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -240,6 +239,8 @@ def plot_dip_curves(run: dict, noise_variance: float, marks: dict | None = None)
     marks : dict of label -> iteration, optional
         Iterations marked on both panels.
     """
+
+    import matplotlib.pyplot as plt  # here, not at the top: the experiments' fit needs no figures
 
     if run.get("psnr") is None:
         raise ValueError("run has no PSNR curve: call deep_image_prior with a clean image")

@@ -44,7 +44,6 @@ from .data import crop
 from .deep_image_prior import deep_image_prior
 from .degrade import Degradation, add_gaussian_noise
 from .evaluate import GaussianFilterDenoiser, NoisyBaseline, denoise, evaluate_denoiser, psnr_8bit
-from .restoration import wiener_training
 from .trainrun import read_log_records
 
 __all__ = [
@@ -261,7 +260,7 @@ def measure_deblurring(
     """
     net, net_entry = _pretrained(network, device, weights_dir)
     wnet, wnet_entry = _pretrained(wiener_network, device, weights_dir)
-    spec, nsr = wiener_training(wnet_entry, wiener_network)
+    spec, nsr = weightstore.wiener_training(wnet_entry, wiener_network)
     d_net = net_entry["training"].get("degradation", {})
     if d_net.get("task") != "deblur":
         raise ValueError(f"{network} must be trained on blurred input (its manifest says {d_net})")

@@ -39,7 +39,7 @@ from .models import UNet
 
 __all__ = [
     "unet_receptive_field", "receptive_field_widths", "plot_unet", "wiener_sweep", "wiener_demo",
-    "denoiser_comparison_demo", "deblur_demo", "deblur_table", "load_wiener_network", "wiener_training", "DEBLUR_METHODS",
+    "denoiser_comparison_demo", "deblur_demo", "deblur_table", "load_wiener_network", "DEBLUR_METHODS",
 ]
 
 DEBLUR_METHODS = {"wiener": "Wiener only", "network": "network only", "wiener+network": "Wiener + network"}
@@ -409,21 +409,10 @@ def denoiser_comparison_demo(
     )
 
 
-def wiener_training(entry: dict, name: str) -> tuple[str, float]:
-    """The blur spec and Wiener NSR a network was trained with, from its manifest entry.
-
-    Raises ``ValueError`` unless the entry says the network was trained on Wiener output.
-    """
-    d = entry.get("training", {}).get("degradation", {})
-    if d.get("task") != "deblur" or d.get("wiener_nsr") is None:
-        raise ValueError(f"{name} was not trained on Wiener output (its degradation is {d})")
-    return d["blur"], float(d["wiener_nsr"])
-
-
 def load_wiener_network(name: str, weights_dir=None):
     """Load a network trained on Wiener output; return it with its blur spec and NSR."""
     net = weightstore.load_pretrained(name, weights_dir=weights_dir)
-    return (net, *wiener_training(net.pretrained, name))
+    return (net, *weightstore.wiener_training(net.pretrained, name))
 
 
 def _deblur_networks(network: str, wiener_network: str, weights_dir=None):

@@ -34,6 +34,7 @@ __all__ = [
     "check_state_dict",
     "sha256_file",
     "training_stages",
+    "wiener_training",
     "WeightsNotFoundError",
     "WEIGHTS_DIR",
     "MANIFEST_NAME",
@@ -255,6 +256,17 @@ def training_stages(entry: dict) -> list[dict]:
         stages.append({k: v for k, v in record.items() if k != "init"})
         record = (record.get("init") or {}).get("training")
     return stages[::-1]
+
+
+def wiener_training(entry: dict, name: str) -> tuple[str, float]:
+    """The blur spec and Wiener NSR a network was trained with, from its manifest entry.
+
+    Raises ``ValueError`` unless the entry says the network was trained on Wiener output.
+    """
+    d = entry.get("training", {}).get("degradation", {})
+    if d.get("task") != "deblur" or d.get("wiener_nsr") is None:
+        raise ValueError(f"{name} was not trained on Wiener output (its degradation is {d})")
+    return d["blur"], float(d["wiener_nsr"])
 
 
 def load_run(run_dir) -> Denoiser:
