@@ -1,11 +1,13 @@
 """Reproducibility setup, source display and the sphinx glue."""
 
+import os
+
 import numpy as np
 import pytest
 import torch
 
 import nnimaging
-from nnimaging import sphinxext
+from nnimaging import notebook, sphinxext
 from nnimaging.approximation import rect
 
 
@@ -142,3 +144,34 @@ def test_glue_writes_what_myst_nb_reads_with_rounded_floats(monkeypatch):
         notebook.glue("not a name", 1.0)
     with pytest.raises(TypeError, match="number or a string"):
         notebook.glue("x", [1, 2])
+
+
+def test_figures_use_matplotlib_s_own_fonts_even_when_the_system_has_a_copy(tmp_path, monkeypatch):
+    """A system DejaVu Sans (another version, other glyph numbers) must not reach the figures."""
+    import io
+    import shutil
+
+    import matplotlib as mpl
+    from matplotlib import font_manager
+    from matplotlib.figure import Figure
+
+    manager = font_manager.fontManager
+    monkeypatch.setattr(manager, "ttflist", list(manager.ttflist))
+    bundled = os.path.join(mpl.get_data_path(), "fonts", "ttf", "DejaVuSans.ttf")
+    system_copy = tmp_path / "DejaVuSans.ttf"  # stands for /usr/share/fonts/.../DejaVuSans.ttf
+    shutil.copy(bundled, system_copy)
+    manager.addfont(str(system_copy))
+    manager.ttflist.insert(0, manager.ttflist.pop())  # first in the list: what findfont picks on a tie
+    manager._findfont_cached.cache_clear()
+    assert font_manager.findfont("DejaVu Sans") == str(system_copy)
+
+    assert "DejaVu Sans" in notebook.use_bundled_fonts()
+    assert os.path.realpath(font_manager.findfont("DejaVu Sans")) == os.path.realpath(bundled)
+    fig = Figure()
+    fig.add_subplot().plot([-3, 3], [-1, 1])
+    out = io.StringIO()
+    with mpl.rc_context({"svg.fonttype": "path", "svg.hashsalt": "x"}):
+        fig.savefig(out, format="svg")
+    minus = font_manager.get_font(bundled).get_char_index(0x2212)
+    assert f"DejaVuSans-{minus:x}" in out.getvalue()  # the minus of a tick label, from the bundled font
+    manager._findfont_cached.cache_clear()  # monkeypatch restores the list; forget what it found

@@ -22,7 +22,7 @@ import random
 
 import numpy as np
 
-__all__ = ["setup", "show_source", "glue", "pin_cpu_kernels", "PORTABLE_CPU_ENV", "SEED"]
+__all__ = ["setup", "show_source", "glue", "pin_cpu_kernels", "use_bundled_fonts", "PORTABLE_CPU_ENV", "SEED"]
 
 SEED = 0
 """The seed every chapter starts from."""
@@ -119,11 +119,47 @@ def setup(seed: int = SEED, threads: int = 1, figure_format: str = "svg") -> Non
     import matplotlib as mpl
 
     mpl.rcParams.update(_MPL_STYLE)
+    use_bundled_fonts()
     try:
         from matplotlib_inline.backend_inline import set_matplotlib_formats
     except ImportError:  # pragma: no cover - outside IPython
         return
     set_matplotlib_formats(figure_format, metadata={"Date": None}, bbox_inches="tight")
+
+
+def use_bundled_fonts() -> list[str]:
+    """Draw text with the fonts matplotlib ships, never a system copy of the same family.
+
+    With ``svg.fonttype: path`` every glyph is written into the figure, named after its index in
+    the font file. A system's DejaVu Sans (Debian's ``fonts-dejavu-core``, version 2.37) numbers
+    the minus sign 0xc9d, matplotlib's own copy (2.35) 0xc9c; which of the two matplotlib picks
+    depends on the order of its font cache, built afresh on every machine. Dropping system fonts
+    of the bundled families makes the stored figures the same everywhere.
+
+    Returns the names of the bundled families (DejaVu Sans, DejaVu Serif, STIX, cm...).
+    """
+    import glob
+
+    import matplotlib as mpl
+    from matplotlib import font_manager
+
+    manager = font_manager.fontManager
+    bundled_dir = os.path.realpath(os.path.join(mpl.get_data_path(), "fonts", "ttf"))
+
+    def bundled(entry) -> bool:
+        return os.path.realpath(entry.fname).startswith(bundled_dir + os.sep)
+
+    known = {os.path.realpath(entry.fname) for entry in manager.ttflist}
+    for path in sorted(glob.glob(os.path.join(bundled_dir, "*.ttf"))):
+        if os.path.realpath(path) not in known:  # a font cache written by another installation
+            manager.addfont(path)
+    families = {entry.name for entry in manager.ttflist if bundled(entry)}
+    kept = [entry for entry in manager.ttflist if bundled(entry) or entry.name not in families]
+    if len(kept) != len(manager.ttflist):
+        manager.ttflist = kept
+        manager._findfont_cached.cache_clear()  # matplotlib memoises findfont per font manager
+        font_manager._get_font.cache_clear()
+    return sorted(families)
 
 
 GLUE_PREFIX = "application/papermill.record/"
