@@ -269,7 +269,7 @@ def test_wiener_arguments_are_checked_with_clear_errors():
     k = gaussian_kernel2d(1.0)
     with pytest.raises(ValueError, match="nsr must be a finite number >= 0, got -0.1"):
         wiener_deconvolve(image, k, -0.1)
-    with pytest.raises(TypeError, match="nsr must be a number"):
+    with pytest.raises(TypeError, match="nsr must be a finite number >= 0, got 'small'"):
         wiener_deconvolve(image, k, "small")
     with pytest.raises(ValueError, match=r"normalised to sum 1.*got sum 2"):
         wiener_deconvolve(image, 2 * k, 0.01)

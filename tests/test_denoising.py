@@ -160,7 +160,7 @@ def test_plot_denoised_titles_carry_psnr_8bit_and_noise_panels_the_differences()
     assert removed.get_clim() == pytest.approx((-3 * 25 / 255, 3 * 25 / 255))
     assert np.allclose(axes[1, 1].images[0].get_array(), noisy - clean)
     plt.close(fig)
-    with pytest.raises(ValueError, match="sigma must be a number > 0"):
+    with pytest.raises(ValueError, match="sigma must be a finite number > 0 on the 0..255 scale"):
         denoising.plot_denoised(clean, noisy, {}, sigma=0)
 
 
@@ -201,9 +201,9 @@ def test_noise_level_frame_of_an_untrained_model_removes_noisy_minus_denoised():
 def test_noise_level_frame_of_the_identity_removes_nothing_and_gains_nothing():
     frame = denoising.noise_level_frame(NoisyBaseline(), _image(), sigma=25)
     assert np.all(frame["removed"] == 0) and frame["gain"] == 0 and frame["removed_std"] == 0
-    with pytest.raises(ValueError, match="sigma must be a number > 0"):
+    with pytest.raises(ValueError, match="sigma must be a finite number > 0 on the 0..255 scale"):
         denoising.noise_level_frame(NoisyBaseline(), _image(), sigma=0)
-    with pytest.raises(ValueError, match=r"one \(H, W\) image"):
+    with pytest.raises(ValueError, match=r"clean must be an \(H, W\) array"):
         denoising.noise_level_frame(NoisyBaseline(), np.zeros((2, 8, 8), np.float32), sigma=5)
 
 

@@ -111,7 +111,7 @@ def test_a_bug_keeps_its_traceback():
         _checks.run_cli(buggy, [])
 
 
-@pytest.mark.parametrize("value", [0, -3, 2.5, True, "4", None, float("nan")])
+@pytest.mark.parametrize("value", [0, -3, 2.5, True, "4", None, float("nan"), float("inf")])
 def test_positive_int_says_what_it_expected_and_got(value):
     with pytest.raises(_checks.UsageError, match=rf"count must be an integer >= 1, got {value!r}".replace("(", r"\(")):
         _checks.positive_int("count", value)
@@ -152,3 +152,27 @@ def test_the_input_check_of_a_model_warns_about_nothing_on_tensors_that_need_gra
         warnings.simplefilter("error")
         model.eval()(x).sum().backward()
     assert x.grad is not None
+
+
+def test_number_checks_name_the_unit_and_raise_a_type_error_for_a_wrong_type():
+    with pytest.raises(_checks.UsageError, match=r"^sigma must be a finite number >= 0 on the 0..255 scale, got -1$"):
+        _checks.non_negative_number("sigma", -1, " on the 0..255 scale")
+    with pytest.raises(TypeError, match=r"sigma must be a finite number > 0, got '25'"):
+        _checks.positive_number("sigma", "25")
+    with pytest.raises(ValueError, match=r"sigma must be a finite number > 0, got 0"):
+        _checks.positive_number("sigma", 0)
+    # a 0-d array or tensor counts as its number (a noise level drawn as a tensor)
+    assert _checks.non_negative_number("sigma", torch.tensor(25.0)) == 25.0
+    assert _checks.positive_int("n", np.array(3)) == 3
+    with pytest.raises(TypeError, match=r"n must be an integer >= 1"):
+        _checks.positive_int("n", [3])
+
+
+def test_float_image_keeps_its_dtype_only_when_asked():
+    image = np.zeros((4, 4), np.float32)
+    assert _checks.float_image("image", image).dtype == np.float64
+    assert _checks.float_image("image", image, keep_dtype=True) is image
+    with pytest.raises(TypeError, match="image must be a float array"):
+        _checks.float_image("image", np.zeros((4, 4), np.uint8))
+    with pytest.raises(_checks.UsageError, match=r"image: expected finite values"):
+        _checks.float_image("image", np.full((4, 4), np.nan))

@@ -25,6 +25,7 @@ import numpy as np
 
 __all__ = [
     "UsageError",
+    "UsageTypeError",
     "UserFacingError",
     "WeightsNotFoundError",
     "positive_int",
@@ -50,6 +51,11 @@ class UsageError(ValueError):
     """Bad input from the user (a setting, a path, a file): command lines print it as one line, exit 2."""
 
 
+class UsageTypeError(UsageError, TypeError):
+    """Input of the wrong type (a string for a number, an integer image for a float one): a
+    :class:`UsageError`, and a ``TypeError`` for callers that catch that."""
+
+
 class UserFacingError(Exception):
     """Mixed into the errors of other modules that a command line reports as one line (missing data,
     missing weights), so that :func:`run_cli` recognises them without importing those modules."""
@@ -70,12 +76,28 @@ class WeightsNotFoundError(UserFacingError, LookupError):
 # ----------------------------------------------------------------------------------------
 
 
+def _scalar(value):
+    """A 0-d numpy array or tensor as its Python number; anything else unchanged."""
+    if getattr(value, "ndim", None) == 0 and hasattr(value, "item"):
+        return value.item()
+    return value
+
+
+def _is_number(value) -> bool:
+    return not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+
+
 def positive_int(name: str, value, minimum: int = 1) -> int:
-    """``value`` as an int, or :class:`UsageError` if it is not an integer >= ``minimum``."""
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer, float)) or value != value \
-            or int(value) != value or value < minimum:
+    """``value`` as an int, or :class:`UsageError` if it is not an integer >= ``minimum``.
+
+    Integral floats (``3.0``) pass; booleans, strings, ``2.5``, NaN and infinities do not.
+    """
+    number = _scalar(value)
+    if not _is_number(number):
+        raise UsageTypeError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if not math.isfinite(number) or int(number) != number or number < minimum:
         raise UsageError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+    return int(number)
 
 
 def vector(name: str, value) -> np.ndarray:
@@ -86,20 +108,29 @@ def vector(name: str, value) -> np.ndarray:
     return arr
 
 
-def positive_number(name: str, value) -> float:
-    """``value`` as a float, or :class:`UsageError` unless it is a finite number > 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(value) or value <= 0:
-        raise UsageError(f"{name} must be a finite number > 0, got {value!r}")
-    return float(value)
+def _number(name: str, value, bound: str, unit: str) -> float:
+    number = _scalar(value)
+    expected = f"{name} must be a finite number {bound}{unit}, got {value!r}"
+    if not _is_number(number):
+        raise UsageTypeError(expected)
+    if not math.isfinite(number) or (number <= 0 if bound == "> 0" else number < 0):
+        raise UsageError(expected)
+    return float(number)
 
 
-def non_negative_number(name: str, value) -> float:
-    """``value`` as a float, or :class:`UsageError` unless it is a finite number >= 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)) \
-            or not math.isfinite(value) or value < 0:
-        raise UsageError(f"{name} must be a finite number >= 0, got {value!r}")
-    return float(value)
+def positive_number(name: str, value, unit: str = "") -> float:
+    """``value`` as a float, or :class:`UsageError` unless it is a finite number > 0.
+
+    ``unit`` is added to the message after the bound (``" on the 0..255 scale"``). A 0-d array or
+    tensor counts as its number.
+    """
+    return _number(name, value, "> 0", unit)
+
+
+def non_negative_number(name: str, value, unit: str = "") -> float:
+    """``value`` as a float, or :class:`UsageError` unless it is a finite number >= 0 (``unit``: as
+    in :func:`positive_number`)."""
+    return _number(name, value, ">= 0", unit)
 
 
 def image_values(image, name: str = "image", low: float | None = 0.0, high: float | None = 1.0) -> None:
@@ -132,16 +163,21 @@ def to_numpy(value, dtype=None) -> np.ndarray:
     return np.asarray(value, dtype=dtype)
 
 
-def float_image(name: str, image) -> np.ndarray:
-    """A 2-D float image (array or tensor) as a float64 array with finite values, or :class:`UsageError`."""
+def float_image(name: str, image, keep_dtype: bool = False) -> np.ndarray:
+    """A 2-D float image (array or tensor) with finite values, or :class:`UsageError`.
+
+    Returned as a float64 array, or with its own float dtype when ``keep_dtype`` (for figures
+    that must show exactly the pixels they were given). An integer dtype raises
+    :class:`UsageTypeError`.
+    """
     arr = to_numpy(image)
     if arr.ndim != 2:
         raise UsageError(f"{name} must be an (H, W) array, got shape {arr.shape}")
     if not np.issubdtype(arr.dtype, np.floating):
-        raise UsageError(f"{name} must be a float array (values in [0, 1]), got dtype {arr.dtype}; "
-                         "divide 8-bit images by 255")
+        raise UsageTypeError(f"{name} must be a float array (values in [0, 1]), got dtype {arr.dtype}; "
+                             "divide 8-bit images by 255")
     image_values(arr, name, None, None)
-    return arr.astype(np.float64)
+    return arr if keep_dtype else arr.astype(np.float64)
 
 
 def file_digest(path, algorithm: str = "sha256") -> str:

@@ -31,6 +31,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from ._checks import positive_int
 from .demo import Bars, Demo, Image, JsTwin, Panel, Slider, Text, register
 
 __all__ = [
@@ -230,12 +231,6 @@ def plot_fits(x, target, fits: dict, losses: dict):
 
 
 # ----------------------------------------------------------------------------- relighting
-def _check_size(size) -> int:
-    if not isinstance(size, (int, np.integer)) or isinstance(size, bool) or size < 2:
-        raise ValueError(f"size must be an integer >= 2, got {size!r}")
-    return int(size)
-
-
 def sphere_normals(size: int) -> tuple[np.ndarray, np.ndarray]:
     """Surface normals of a unit sphere that fills a ``size x size`` image.
 
@@ -250,7 +245,7 @@ def sphere_normals(size: int) -> tuple[np.ndarray, np.ndarray]:
     mask : (size, size) bool array
         True inside the disc.
     """
-    size = _check_size(size)
+    size = positive_int("size", size, 2)
     c = (np.arange(size) + 0.5) * (2.0 / size) - 1.0
     u = np.broadcast_to(c[None, :], (size, size))
     v = np.broadcast_to(-c[:, None], (size, size))

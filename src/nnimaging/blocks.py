@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from ._checks import positive_int, positive_number
-from .conv import _array, _int
+from .conv import _array
 
 __all__ = ["batch_norm", "normalize", "layer_norm", "instance_norm", "group_norm", "NORM_AXES",
            "statistic_groups", "plot_statistic_groups", "ResidualBlock", "PreActResidualBlock",
@@ -298,9 +298,9 @@ class ResidualBlock(nn.Module):
     def __init__(self, channels: int, kernel: int = 3, out_channels: int | None = None,
                  stride: int = 1):
         super().__init__()
-        channels, kernel = _int("channels", channels, 1), _int("kernel", kernel, 1)
-        out = channels if out_channels is None else _int("out_channels", out_channels, 1)
-        stride = _int("stride", stride, 1)
+        channels, kernel = positive_int("channels", channels, 1), positive_int("kernel", kernel, 1)
+        out = channels if out_channels is None else positive_int("out_channels", out_channels, 1)
+        stride = positive_int("stride", stride, 1)
         if kernel % 2 == 0:
             raise ValueError(f"kernel must be odd to keep the size, got {kernel}")
         pad = kernel // 2
@@ -340,7 +340,7 @@ class PreActResidualBlock(nn.Module):
 
     def __init__(self, channels: int, kernel: int = 3):
         super().__init__()
-        channels, kernel = _int("channels", channels, 1), _int("kernel", kernel, 1)
+        channels, kernel = positive_int("channels", channels, 1), positive_int("kernel", kernel, 1)
         if kernel % 2 == 0:
             raise ValueError(f"kernel must be odd to keep the size, got {kernel}")
         pad = kernel // 2

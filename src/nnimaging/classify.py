@@ -57,12 +57,6 @@ def _check_xy(x, y) -> None:
         raise ValueError(f"class indices in y must be >= 0, got minimum {int(y.min())}")
 
 
-def _positive_int(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
 def train_classifier(
     model: nn.Module,
     x: torch.Tensor,
@@ -111,8 +105,8 @@ def train_classifier(
         weighted by batch size (the loss is measured before each batch's step).
     """
     _check_xy(x, y)
-    epochs = _positive_int("epochs", epochs)
-    batch_size = _positive_int("batch_size", batch_size)
+    epochs = _checks.positive_int("epochs", epochs)
+    batch_size = _checks.positive_int("batch_size", batch_size)
     if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
         raise ValueError(f"lr must be a positive finite number, got {lr!r}")
     if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
@@ -226,7 +220,7 @@ def gaussian_clusters(
         )
     if lab.min() < 0:
         raise ValueError(f"cluster_labels must be >= 0, got {cluster_labels!r}")
-    n = _positive_int("n_per_cluster", n_per_cluster)
+    n = _checks.positive_int("n_per_cluster", n_per_cluster)
     if not (isinstance(spread, (int, float)) and spread >= 0):
         raise ValueError(f"spread must be a number >= 0, got {spread!r}")
     gen = torch.Generator().manual_seed(seed)
@@ -267,7 +261,7 @@ def predict_on_grid(
     for name, lim in (("xlim", xlim), ("ylim", ylim)):
         if len(lim) != 2 or not lim[0] < lim[1]:
             raise ValueError(f"{name} must be (low, high) with low < high, got {lim!r}")
-    res = _positive_int("resolution", resolution)
+    res = _checks.positive_int("resolution", resolution)
     if res < 2:
         raise ValueError(f"resolution must be >= 2, got {resolution!r}")
     xs = np.linspace(xlim[0], xlim[1], res)

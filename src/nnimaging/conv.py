@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ._checks import to_numpy
+from ._checks import positive_int, to_numpy
 
 __all__ = [
     "conv_output_size", "conv_transpose_output_size", "dense_parameter_count",
@@ -47,19 +47,13 @@ POOL_KINDS = ("max", "mean", "blur")
 
 
 # ----------------------------------------------------------------------------- checks
-def _int(name: str, value, minimum: int = 0) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 def _pair(name: str, value, minimum: int = 0) -> tuple[int, int]:
     """An int or a pair of ints (rows, columns), each >= minimum."""
     if isinstance(value, (tuple, list)):
         if len(value) != 2:
             raise ValueError(f"{name} must be an int or a pair of ints, got {value!r}")
-        return _int(name, value[0], minimum), _int(name, value[1], minimum)
-    v = _int(name, value, minimum)
+        return positive_int(name, value[0], minimum), positive_int(name, value[1], minimum)
+    v = positive_int(name, value, minimum)
     return v, v
 
 
@@ -101,9 +95,9 @@ def conv_output_size(n: int, kernel: int, stride: int = 1, padding: int = 0,
     ValueError
         If the (dilated) kernel is larger than the padded input.
     """
-    n, kernel, stride, dilation = (_int("n", n, 1), _int("kernel", kernel, 1),
-                                   _int("stride", stride, 1), _int("dilation", dilation, 1))
-    padding = _int("padding", padding, 0)
+    n, kernel, stride, dilation = (positive_int("n", n, 1), positive_int("kernel", kernel, 1),
+                                   positive_int("stride", stride, 1), positive_int("dilation", dilation, 1))
+    padding = positive_int("padding", padding, 0)
     span = dilation * (kernel - 1) + 1
     if span > n + 2 * padding:
         raise ValueError(f"kernel spans {span} samples but the padded input has only "
@@ -119,8 +113,8 @@ def conv_transpose_output_size(n: int, kernel: int, stride: int = 1, padding: in
     kernel ``stride`` samples after the previous one; ``padding`` crops the result on both
     sides (the inverse of a convolution's padding).
     """
-    n, kernel, stride = _int("n", n, 1), _int("kernel", kernel, 1), _int("stride", stride, 1)
-    padding, output_padding = _int("padding", padding), _int("output_padding", output_padding)
+    n, kernel, stride = positive_int("n", n, 1), positive_int("kernel", kernel, 1), positive_int("stride", stride, 1)
+    padding, output_padding = positive_int("padding", padding, 0), positive_int("output_padding", output_padding, 0)
     if output_padding >= stride:
         raise ValueError(f"output_padding must be smaller than stride, got {output_padding} "
                          f"and {stride}")
@@ -132,7 +126,7 @@ def conv_transpose_output_size(n: int, kernel: int, stride: int = 1, padding: in
 
 def dense_parameter_count(n_in: int, n_out: int, bias: bool = True) -> int:
     """Parameters of a fully connected layer: ``n_in n_out`` weights (+ ``n_out`` biases)."""
-    n_in, n_out = _int("n_in", n_in, 1), _int("n_out", n_out, 1)
+    n_in, n_out = positive_int("n_in", n_in, 1), positive_int("n_out", n_out, 1)
     return n_in * n_out + (n_out if bias else 0)
 
 
@@ -141,7 +135,7 @@ def conv_parameter_count(c_in: int, c_out: int, kernel, bias: bool = True) -> in
 
     The count does not depend on the image size: the same kernels slide over every position.
     """
-    c_in, c_out = _int("c_in", c_in, 1), _int("c_out", c_out, 1)
+    c_in, c_out = positive_int("c_in", c_in, 1), positive_int("c_out", c_out, 1)
     kh, kw = _pair("kernel", kernel, 1)
     return c_out * c_in * kh * kw + (c_out if bias else 0)
 
@@ -294,7 +288,7 @@ def overlap_counts(n: int, kernel: int, stride: int) -> np.ndarray:
     multiple of ``stride``) are the origin of checkerboard artifacts (Odena et al., 2016); in
     2-D the count is the product of the row and column counts.
     """
-    n, kernel, stride = _int("n", n, 1), _int("kernel", kernel, 1), _int("stride", stride, 1)
+    n, kernel, stride = positive_int("n", n, 1), positive_int("kernel", kernel, 1), positive_int("stride", stride, 1)
     return conv_transpose2d(np.ones((1, n)), np.ones((1, kernel)), stride=(1, stride))[0]
 
 
@@ -306,7 +300,7 @@ def blur_kernel(size: int) -> np.ndarray:
     (Zhang, 2019, "Making convolutional networks shift-invariant again"); ``size=2`` is the
     mean over a 2x2 window.
     """
-    size = _int("size", size, 1)
+    size = positive_int("size", size, 1)
     b = np.array([math.comb(size - 1, i) for i in range(size)], dtype=np.float64)
     k = np.outer(b, b)
     return k / k.sum()
@@ -372,7 +366,7 @@ def upsample(x, factor: int, mode: str = "nearest") -> np.ndarray:
     -------
     array with the spatial size multiplied by ``factor``.
     """
-    factor = _int("factor", factor, 1)
+    factor = positive_int("factor", factor, 1)
     if mode not in ("nearest", "bilinear"):
         raise ValueError(f"mode must be 'nearest' or 'bilinear', got {mode!r}")
     maps, single = _as_maps(x)
@@ -417,7 +411,7 @@ def linear_as_conv(linear, input_shape):
         raise TypeError(f"expected a torch.nn.Linear, got {type(linear).__name__}")
     if len(tuple(input_shape)) != 3:
         raise ValueError(f"input_shape must be (C, H, W), got {input_shape!r}")
-    c, h, w = (_int("input_shape", v, 1) for v in input_shape)
+    c, h, w = (positive_int("input_shape", v, 1) for v in input_shape)
     if c * h * w != linear.in_features:
         raise ValueError(f"input_shape {(c, h, w)} has {c * h * w} values but the layer takes "
                          f"{linear.in_features}")
@@ -463,8 +457,8 @@ def _layers_from(layers) -> list[tuple[int, int, int]]:
         if not isinstance(layer, (tuple, list)) or len(layer) not in (2, 3):
             raise ValueError(f"layer {i} must be (kernel, stride) or (kernel, stride, dilation), "
                              f"got {layer!r}")
-        k, s = _int(f"layer {i} kernel", layer[0], 1), _int(f"layer {i} stride", layer[1], 1)
-        d = _int(f"layer {i} dilation", layer[2], 1) if len(layer) == 3 else 1
+        k, s = positive_int(f"layer {i} kernel", layer[0], 1), positive_int(f"layer {i} stride", layer[1], 1)
+        d = positive_int(f"layer {i} dilation", layer[2], 1) if len(layer) == 3 else 1
         out.append((k, s, d))
     return out
 
@@ -534,7 +528,7 @@ def empirical_receptive_field(model, size: int, channels: int = 1, trials: int =
     grad : (size, size) float64 array
         Accumulated absolute gradient, summed over input channels.
     """
-    size, channels, trials = _int("size", size, 1), _int("channels", channels, 1), _int(
+    size, channels, trials = positive_int("size", size, 1), positive_int("channels", channels, 1), positive_int(
         "trials", trials, 1)
     gen = torch.Generator().manual_seed(seed)
     params = list(model.parameters())
@@ -564,8 +558,8 @@ def empirical_receptive_field(model, size: int, channels: int = 1, trials: int =
 # ----------------------------------------------------------------------------- edge image
 def edge_image(size: int, position: int) -> np.ndarray:
     """A ``(size, size)`` image: 0 left of column ``position``, 1 from it on (a vertical edge)."""
-    size = _int("size", size, 1)
-    position = _int("position", position, 0)
+    size = positive_int("size", size, 1)
+    position = positive_int("position", position, 0)
     img = np.zeros((size, size))
     img[:, position:] = 1.0
     return img

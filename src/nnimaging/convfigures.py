@@ -16,7 +16,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .conv import POOL_KINDS, _array, _int, blur_kernel, conv2d, overlap_counts, pool2d
+from ._checks import positive_int
+from .conv import POOL_KINDS, _array, blur_kernel, conv2d, overlap_counts, pool2d
 from .demo import Choice, Demo, Grid, Image, Line, Panel, Slider, Text, register
 
 __all__ = [
@@ -56,7 +57,7 @@ def conv_step(x, kernel, stride: int, padding: int, step: int) -> dict:
     ``oh``, ``ow`` (output size), ``padding``, ``stride``.
     """
     x, k = _array("x", x, (2,)), _array("kernel", kernel, (2,))
-    step = _int("step", step, 1)
+    step = positive_int("step", step, 1)
     full = conv2d(x, k, stride=stride, padding=padding)
     oh, ow = full.shape
     n = min(step, oh * ow)
@@ -85,7 +86,7 @@ def pool_step(x, kind: str, window: int, stride: int, step: int) -> dict:
     ``current``, ``value``, ``cell``, ``cells``, ``oh``, ``ow``.
     """
     x = _array("x", x, (2,))
-    window, stride, step = _int("window", window, 1), _int("stride", stride, 1), _int(
+    window, stride, step = positive_int("window", window, 1), positive_int("stride", stride, 1), positive_int(
         "step", step, 1)
     full = pool2d(x, window, stride, kind)
     oh, ow = full.shape
@@ -121,8 +122,8 @@ def conv_transpose_step(x, kernel, stride: int, step: int) -> dict:
     ``value`` (the current input value), ``oh``, ``ow``.
     """
     x, k = _array("x", x, (2,)), _array("kernel", kernel, (2,))
-    step = _int("step", step, 0)
-    s = _int("stride", stride, 1)
+    step = positive_int("step", step, 0)
+    s = positive_int("stride", stride, 1)
     h, w = x.shape
     kh, kw = k.shape
     n = min(step, h * w)

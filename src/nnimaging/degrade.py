@@ -21,6 +21,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from ._checks import non_negative_number, positive_int
+
 __all__ = [
     "add_gaussian_noise",
     "noisy_batch",
@@ -36,19 +38,7 @@ __all__ = [
 ]
 
 
-def _nonnegative(name: str, value, unit: str = "") -> float:
-    """``value`` as a float, or a clear error if it is not a finite number >= 0."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a number{unit}, got {type(value).__name__}") from None
-    if not math.isfinite(number) or number < 0:
-        raise ValueError(f"{name} must be a finite number >= 0{unit}, got {value}")
-    return number
-
-
-def _check_sigma(sigma) -> float:
-    return _nonnegative("sigma", sigma, " on the 0..255 scale")
+_SIGMA_UNIT = " on the 0..255 scale"
 
 
 def add_gaussian_noise(image, sigma: float, seed: int = 0) -> np.ndarray:
@@ -73,7 +63,7 @@ def add_gaussian_noise(image, sigma: float, seed: int = 0) -> np.ndarray:
         ``image + sigma / 255 * z`` with ``z`` standard normal; not clipped, so values
         may leave [0, 1].
     """
-    sigma = _check_sigma(sigma)
+    sigma = non_negative_number("sigma", sigma, _SIGMA_UNIT)
     clean = np.asarray(image)
     if not np.issubdtype(clean.dtype, np.floating):
         raise TypeError(f"image must be a float array with values in [0, 1], got dtype {clean.dtype}")
@@ -109,20 +99,14 @@ def noisy_batch(clean: torch.Tensor, sigma, generator: torch.Generator | None = 
             raise ValueError(f"per-image sigma must have shape ({clean.shape[0]},), got {tuple(sigma.shape)}")
         scale = sigma.to(device=clean.device, dtype=clean.dtype).view(-1, 1, 1, 1) / 255.0
     else:
-        scale = _check_sigma(sigma) / 255.0
+        scale = non_negative_number("sigma", sigma, _SIGMA_UNIT) / 255.0
     return clean + scale * z
 
 
 def _gaussian_weights(std, radius) -> torch.Tensor:
     """The checked, normalised float64 weights behind :func:`gaussian_kernel1d`."""
-    std = float(std)
-    if not math.isfinite(std) or std < 0:
-        raise ValueError(f"std must be a finite number >= 0 (pixels), got {std}")
-    if radius is None:
-        radius = math.ceil(3 * std)
-    if int(radius) != radius or radius < 0:
-        raise ValueError(f"radius must be an integer >= 0, got {radius}")
-    radius = int(radius)
+    std = non_negative_number("std", std, " (pixels)")
+    radius = positive_int("radius", math.ceil(3 * std) if radius is None else radius, 0)
     if std == 0:
         kernel = torch.zeros(2 * radius + 1, dtype=torch.float64)
         kernel[radius] = 1.0
@@ -397,7 +381,7 @@ def wiener_deconvolve(blurred, kernel, nsr: float):
         ``nsr == 0`` while the kernel's spectrum vanishes (``|K| < 1000 eps``) somewhere.
     """
     kind, y = _check_image(blurred, "blurred")
-    nsr = _nonnegative("nsr", nsr)
+    nsr = non_negative_number("nsr", nsr)
     otf = kernel_spectrum(kernel, y.shape[-2:])
     power = np.abs(otf) ** 2
     eps = np.finfo(np.float64 if kind == "numpy" or y.dtype == torch.float64 else np.float32).eps
@@ -461,7 +445,7 @@ class Degradation:
         self.kernel = None if blur is None else kernel_from_spec(blur)
         if wiener_nsr is not None and blur is None:
             raise ValueError("wiener_nsr needs a blur kernel: Wiener deconvolution undoes a blur")
-        self.wiener_nsr = None if wiener_nsr is None else _nonnegative("wiener_nsr", wiener_nsr)
+        self.wiener_nsr = None if wiener_nsr is None else non_negative_number("wiener_nsr", wiener_nsr)
 
     @property
     def task(self) -> str:

@@ -32,14 +32,13 @@ blind image denoising via bias-free convolutional neural networks", ICLR 2020.
 from __future__ import annotations
 
 import html
-import math
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
 import numpy as np
 
 from . import data
-from ._checks import to_numpy
+from ._checks import float_image, positive_number
 from .demo import Choice, Demo, Image, Panel, Slider, register
 
 __all__ = [
@@ -403,14 +402,14 @@ def plot_denoised(clean, noisy, outputs: Mapping[str, np.ndarray], sigma: float,
 
     from .evaluate import psnr_8bit
 
-    clean, noisy = _image("clean", clean), _image("noisy", noisy)
+    clean, noisy = float_image("clean", clean, keep_dtype=True), float_image("noisy", noisy, keep_dtype=True)
     if noisy.shape != clean.shape:
         raise ValueError(f"noisy has shape {noisy.shape}, clean has shape {clean.shape}")
-    outs = {name: _image(name, out) for name, out in outputs.items()}
+    outs = {name: float_image(name, out, keep_dtype=True) for name, out in outputs.items()}
     for name, out in outs.items():
         if out.shape != clean.shape:
             raise ValueError(f"output {name!r} has shape {out.shape}, expected {clean.shape}")
-    scale = 3 * _positive_sigma(sigma) / 255
+    scale = 3 * positive_number("sigma", sigma, " on the 0..255 scale") / 255
     ncols = 2 + len(outs)
     fig, axes = plt.subplots(2, ncols, figsize=(size * ncols, 2 * size + 0.6), squeeze=False)
     for ax in axes.ravel():
@@ -465,22 +464,6 @@ def plot_sigma_sweep(record: Mapping, trained_sigma: float | None = 25.0, blind_
 
 
 # ----------------------------------------------------------------------------- the demo
-def _image(name: str, image) -> np.ndarray:
-    arr = to_numpy(image)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be one (H, W) image, got shape {arr.shape}")
-    if not np.issubdtype(arr.dtype, np.floating):
-        raise TypeError(f"{name} must be a float array with values in [0, 1], got dtype {arr.dtype}")
-    return arr
-
-
-def _positive_sigma(sigma) -> float:
-    value = float(sigma)
-    if not math.isfinite(value) or value <= 0:
-        raise ValueError(f"sigma must be a number > 0 on the 0..255 scale, got {sigma!r}")
-    return value
-
-
 def noise_level_frame(model, clean, sigma: float, seed: int = 0) -> dict:
     """Noise one image at ``sigma``, denoise it, and measure what happened.
 
@@ -507,8 +490,8 @@ def noise_level_frame(model, clean, sigma: float, seed: int = 0) -> dict:
     from .degrade import add_gaussian_noise
     from .evaluate import denoise, psnr_8bit
 
-    clean = _image("clean", clean)
-    sigma = _positive_sigma(sigma)
+    clean = float_image("clean", clean, keep_dtype=True)
+    sigma = positive_number("sigma", sigma, " on the 0..255 scale")
     noisy = add_gaussian_noise(clean, sigma, seed)
     output = denoise(model, noisy)
     removed = (noisy.astype(np.float64) - output.astype(np.float64)) * 255.0 / sigma

@@ -141,12 +141,6 @@ class Denoiser(nn.Module):
         return out if self.residual else x - out
 
 
-def _check_positive_int(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or int(value) != value or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 # ----------------------------------------------------------------------------------------
 # DnCNN
 # ----------------------------------------------------------------------------------------
@@ -195,8 +189,8 @@ class DnCNN(Denoiser):
         residual: bool = True,
         batch_norm: bool = True,
     ):
-        depth = _check_positive_int("depth", depth, 2)
-        width = _check_positive_int("width", width)
+        depth = _checks.positive_int("depth", depth, 2)
+        width = _checks.positive_int("width", width)
         kwargs = {"depth": depth, "width": width, "bias": bool(bias)}
         if not batch_norm:  # only recorded when it differs from the paper, so older manifests stay valid
             kwargs["batch_norm"] = False
@@ -297,8 +291,8 @@ class UNet(Denoiser):
         residual: bool = True,
         skips: bool = True,
     ):
-        depth = _check_positive_int("depth", depth)
-        width = _check_positive_int("width", width)
+        depth = _checks.positive_int("depth", depth)
+        width = _checks.positive_int("width", width)
         if upsample not in ("transpose", "bilinear", "nearest"):
             raise ValueError(f"upsample must be 'transpose', 'bilinear' or 'nearest', got {upsample!r}")
         kwargs = {"depth": depth, "width": width, "upsample": upsample, "batch_norm": bool(batch_norm)}
@@ -377,8 +371,8 @@ class ConvAutoencoder(nn.Module):
 
     def __init__(self, latent: int = 16, width: int = 16):
         super().__init__()
-        self.latent = _check_positive_int("latent", latent)
-        self.width = _check_positive_int("width", width)
+        self.latent = _checks.positive_int("latent", latent)
+        self.width = _checks.positive_int("width", width)
         w, s = self.width, self.size // 4
         self.encoder = nn.Sequential(
             nn.Conv2d(1, w, 3, stride=2, padding=1),
