@@ -40,7 +40,8 @@ CHAPTERS = [ROOT / f"{name}.ipynb" for name in TOC_FILES if name.startswith("cha
 LINK = re.compile(r"(?<!!)\[((?:[^\]\\]|\\.)*)\]\(([^)\s]+)\)")
 ROLE = re.compile(r"\{(doc|ref)\}`([^`]*)`")
 EXERCISE_MENTION = re.compile(r"\bExercises?\s+(\d+)\.(\d+)")
-EXERCISE_TITLE = re.compile(r"^```\{admonition\}\s+Exercise\s+(\d+)\.(\d+)\b", re.M)
+# an exercise is a sphinx-exercise directive labelled ex-N-M (tests/test_chapters.py checks the markup)
+EXERCISE_TITLE = re.compile(r"^```\{exercise\}[^\n]*\n(?::[^\n]*\n)*?:label:\s*ex-(\d+)-(\d+)\s*$", re.M)
 HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,}|:{3,})")
 SLUG_CLEAN = re.compile(r"[^\w\u4e00-\u9fff\- ]")  # MyST's _SLUGIFY_CLEAN_REGEX
