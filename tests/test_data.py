@@ -159,6 +159,39 @@ def test_images_match_the_png_files(local_dir):
     assert len(data.load_images("set12")) == 1
 
 
+
+def test_a_folder_of_images_loads_like_the_named_sets(local_dir, tmp_path):
+    # the same reader and conventions as load_images: the bsd68 files copied into a folder load equal
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for relpath in ["bsd68/test001.png", "bsd68/test002.png"]:
+        (folder / Path(relpath).name).write_bytes((local_dir / relpath).read_bytes())
+    (folder / "notes.txt").write_text("not an image")  # ignored: not an image suffix
+    rgb = np.random.default_rng(0).integers(0, 256, (4, 5, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(folder / "zz.png")  # colour: converted to grayscale
+    images, names = data.load_image_dir(folder, return_names=True)
+    assert names == ["test001", "test002", "zz"]
+    for got, expected in zip(images, data.load_images("bsd68")):
+        assert got.dtype == np.float32
+        np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(images[2], np.asarray(Image.fromarray(rgb).convert("L"), np.float32) / 255)
+    assert len(data.load_image_dir(folder)) == 3
+
+
+def test_a_folder_of_images_says_what_is_wrong(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        data.load_image_dir(tmp_path / "missing")
+    (tmp_path / "file.png").write_bytes(b"")
+    with pytest.raises(NotADirectoryError, match="expected a folder"):
+        data.load_image_dir(tmp_path / "file.png")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    (empty / "readme.md").write_text("no images here")
+    with pytest.raises(FileNotFoundError, match=r"no image files \(.bmp, .*\.png.*\) in .*empty"):
+        data.load_image_dir(empty)
+    with pytest.raises(data.DataError, match=r"file.png: not a readable image file"):
+        data.load_image_dir(tmp_path)
+
 def test_returned_arrays_do_not_share_the_cache(local_dir):
     images, labels = data.load_mnist("all")
     images[:] = -1

@@ -8,6 +8,7 @@ import torch
 from PIL import Image
 
 from nnimaging import evaluate, models, weightstore
+from nnimaging.data import load_image_dir
 from nnimaging.evaluate import GaussianFilterDenoiser, NoisyBaseline, evaluate_denoiser, psnr_8bit, to_8bit
 
 
@@ -106,6 +107,6 @@ def test_cli_writes_a_results_file(tmp_path):
     assert saved["command"] == "python -m nnimaging.evaluate " + " ".join(argv)
     assert saved["torch"] == torch.__version__ and saved["device"].startswith("cpu")
     # the same numbers as the Python API on the same images
-    images, _ = evaluate.load_image_dir(data)
+    images = load_image_dir(data)
     api = evaluate_denoiser(GaussianFilterDenoiser(0.8), images, sigma=15)
     assert [r["psnr"] for r in saved["images"]] == [r["psnr"] for r in api["images"]]

@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from nnimaging import models, train, trainrun, weightstore
+from nnimaging import data, models, train, trainrun, weightstore
 from nnimaging.degrade import Degradation
 from nnimaging.evaluate import psnr_8bit
 from nnimaging.train import PatchSampler, dihedral, dihedral_offsets, lr_at
@@ -315,9 +315,9 @@ def test_deblurring_networks_train_on_the_recorded_degradation(data_dir, tmp_pat
     assert training["elapsed_s"] >= 0 and training["device"].startswith("cpu")
     # the validation PSNR is measured on the Wiener output of the blurred image, not on noise alone
     from nnimaging.degrade import Degradation
-    from nnimaging.evaluate import denoise, load_image_dir, psnr_8bit
+    from nnimaging.evaluate import denoise, psnr_8bit
 
-    clean = load_image_dir(data_dir)[0][0]
+    clean = data.load_image_dir(data_dir)[0]
     model = weightstore.load_pretrained("deblur", weights_dir=_manifest_dir(out))
     expected = psnr_8bit(denoise(model, Degradation("gaussian:1", 0.01).image(clean, 3.5, 0)), clean)
     assert summary["val_psnr"] == pytest.approx(expected, abs=1e-4)

@@ -17,6 +17,9 @@ Whatever its origin, a file is used only if its SHA-256 matches :data:`REGISTRY`
 ``data_registry.txt``). A download goes to a temporary file first and is moved into the cache only
 after it passes that check, so a corrupted or truncated download never lands in the cache.
 
+Images of your own (a folder given to ``--data-dir``) are read by :func:`load_image_dir` through the
+same reader and with the same conventions (float32 in [0, 1], 8-bit values / 255), without checksums.
+
 Only the 10,000-image MNIST *test* set is used. :func:`load_mnist` splits it with a fixed
 permutation into 8,000 "train" and 2,000 "heldout" digits, so every run sees the same split.
 """
@@ -36,7 +39,7 @@ from PIL import Image
 from . import _checks
 
 __all__ = [
-    "load_mnist", "load_images", "crop", "fetch", "source_url", "cache_dir",
+    "load_mnist", "load_images", "load_image_dir", "crop", "IMAGE_SUFFIXES", "fetch", "source_url", "cache_dir",
     "DataError", "DataUnavailableError", "ChecksumError",
     "DATASETS", "REGISTRY", "MNIST_URL", "DNCNN_URL",
 ]
@@ -219,12 +222,33 @@ def _read_idx(path: str, sha256: str) -> np.ndarray:
     return values.reshape(shape)
 
 
+#: File types :func:`load_image_dir` reads (any other file in the folder is ignored).
+IMAGE_SUFFIXES = (".bmp", ".jpeg", ".jpg", ".pgm", ".png", ".tif", ".tiff")
+
+
+def _read_gray(path, convert: bool = False) -> np.ndarray:
+    """The one image reader: an (H, W) uint8 array of a grayscale image file.
+
+    ``convert``: turn a colour (or 16-bit) image into 8-bit grayscale with PIL's ``convert("L")``;
+    otherwise anything but an 8-bit grayscale image (mode ``"L"``) is a :class:`DataError`.
+    """
+    try:
+        with Image.open(path) as img:
+            if img.mode != "L" and not convert:
+                raise DataError(f"{path}: expected a grayscale PNG (mode 'L'), got mode {img.mode!r}")
+            return np.array(img.convert("L") if img.mode != "L" else img, dtype=np.uint8)
+    except (OSError, SyntaxError, ValueError) as err:  # PIL's errors for a damaged or unknown file
+        raise DataError(f"{path}: not a readable image file ({err})") from None
+
+
+def _to_float(pixels: np.ndarray) -> np.ndarray:
+    """8-bit pixels as the book's images: float32 in [0, 1], ``value / 255``."""
+    return pixels.astype(np.float32) / 255
+
+
 @functools.lru_cache(maxsize=None)
 def _read_png(path: str, sha256: str) -> np.ndarray:
-    with Image.open(path) as img:
-        if img.mode != "L":
-            raise DataError(f"{path}: expected a grayscale PNG (mode 'L'), got mode {img.mode!r}")
-        pixels = np.array(img, dtype=np.uint8)
+    pixels = _read_gray(path)
     pixels.setflags(write=False)
     return pixels
 
@@ -281,8 +305,50 @@ def load_images(name: str, return_names: bool = False):
     if name not in _DNCNN_FOLDERS:
         raise ValueError(f"name must be one of {', '.join(map(repr, _DNCNN_FOLDERS))}, got {name!r}")
     files = _files(name)
-    images = [_read_png(str(fetch(rel)), REGISTRY[rel]).astype(np.float32) / 255 for rel in files]
+    images = [_to_float(_read_png(str(fetch(rel)), REGISTRY[rel])) for rel in files]
     return (images, [Path(rel).stem for rel in files]) if return_names else images
+
+
+def load_image_dir(directory, return_names: bool = False):
+    """Every image file of a folder of your own, in file-name order, as grayscale images.
+
+    The same conventions as :func:`load_images` (float32, 8-bit values / 255), for training or
+    testing on images that are not one of the book's sets (``--data-dir`` of the training and
+    evaluation command lines). Colour images are converted to grayscale; files whose suffix is
+    not in :data:`IMAGE_SUFFIXES` are ignored; nothing is checked against a registry.
+
+    Parameters
+    ----------
+    directory : str or Path
+        The folder (not searched recursively).
+    return_names : bool
+        Also return the file names without extension.
+
+    Returns
+    -------
+    images : list of (H, W) float32 arrays in [0, 1]
+    names : list of str
+        Only if ``return_names`` is true.
+
+    Raises
+    ------
+    FileNotFoundError
+        The folder does not exist or holds no image file.
+    NotADirectoryError
+        ``directory`` is a file.
+    DataError
+        A file with an image suffix cannot be read as an image.
+    """
+    directory = Path(directory)
+    if not directory.exists():
+        raise FileNotFoundError(f"{directory}: no such folder (expected a folder of image files)")
+    if not directory.is_dir():
+        raise NotADirectoryError(f"{directory} is a file, expected a folder of image files")
+    files = sorted(p for p in directory.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        raise FileNotFoundError(f"no image files ({', '.join(IMAGE_SUFFIXES)}) in {directory}")
+    images = [_to_float(_read_gray(p, convert=True)) for p in files]
+    return (images, [p.stem for p in files]) if return_names else images
 
 
 def crop(image: str, top: int, left: int, size: int) -> np.ndarray:

@@ -33,7 +33,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 from tqdm.auto import tqdm
 
@@ -50,7 +49,6 @@ __all__ = [
     "denoise",
     "evaluate_denoiser",
     "load_model",
-    "load_image_dir",
     "main",
 ]
 
@@ -242,29 +240,9 @@ def load_model(spec: str, weights_dir=None, gaussian_width: float = 1.0) -> nn.M
     return weightstore.load_pretrained(spec, weights_dir=weights_dir)
 
 
-def load_image_dir(directory) -> tuple[list[np.ndarray], list[str]]:
-    """Read every image file of a directory (sorted by name) as grayscale.
-
-    Returns
-    -------
-    images : list of (H, W) float32 arrays in [0, 1] (8-bit values / 255)
-    names : list of str, file names without extension
-    """
-    directory = Path(directory)
-    suffixes = {".png", ".bmp", ".tif", ".tiff", ".jpg", ".jpeg", ".pgm"}
-    files = sorted(p for p in directory.iterdir() if p.suffix.lower() in suffixes) if directory.is_dir() else []
-    if not files:
-        raise FileNotFoundError(f"no image files ({', '.join(sorted(suffixes))}) in {directory}")
-    images = []
-    for p in files:
-        with Image.open(p) as im:
-            images.append(np.asarray(im.convert("L"), dtype=np.float32) / 255.0)
-    return images, [p.stem for p in files]
-
-
 def _load_dataset(name: str | None, data_dir) -> tuple[list[np.ndarray], list[str], str]:
     if data_dir is not None:
-        images, names = load_image_dir(data_dir)
+        images, names = data.load_image_dir(data_dir, return_names=True)
         return images, names, str(data_dir)
     images, names = data.load_images(name, return_names=True)
     return images, names, name

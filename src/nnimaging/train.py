@@ -48,7 +48,7 @@ import torch.nn.functional as F
 from . import _checks, checkpoint, data, models
 from ._checks import UsageError
 from .degrade import Degradation
-from .evaluate import denoise, load_image_dir, psnr_8bit
+from .evaluate import denoise, psnr_8bit
 from .trainconfig import DEFAULTS, SCHEDULES, config_from_args, init_state
 from .trainconfig import settings as _settings
 from .trainrun import (  # the run machinery, offered here too (these names were this module's)
@@ -280,13 +280,13 @@ def _load_training_images(cfg: dict, images, val_images):
     """Training images and (clean) validation images following the settings."""
     if images is None:
         if cfg["data_dir"] is not None:
-            images, _ = load_image_dir(cfg["data_dir"])
+            images = data.load_image_dir(cfg["data_dir"])
         else:
             images = data.load_images(cfg["dataset"])
     images = list(images)
     if val_images is None:
         if cfg["val_dir"] is not None:
-            val_images = load_image_dir(cfg["val_dir"])[0][: cfg["val_count"]]
+            val_images = data.load_image_dir(cfg["val_dir"])[: cfg["val_count"]]
         elif cfg["val"] == "none":
             val_images = []
         elif cfg["val"] == "heldout":
