@@ -4,7 +4,7 @@
 
 Times a few training steps (forward, loss, backward, Adam) of each network on random patches, in
 float32 and under bf16 autocast with channels_last, and says which one ``--amp auto`` picks here
-(bf16 only where the CPU has native bf16 instructions: ``nnimaging.train.cpu_has_native_bf16``).
+(bf16 only where the CPU has native bf16 instructions: ``nnimaging.trainrun.cpu_has_native_bf16``).
 The README's figures come from this script.
 """
 
@@ -16,7 +16,7 @@ import time
 import torch
 import torch.nn.functional as F
 
-from nnimaging import models, train
+from nnimaging import models, trainrun
 
 CASES = [  # name, architecture, constructor arguments, batch, patch side (the training recipes)
     ("unet-denoise", "unet", {}, 16, 64),
@@ -49,7 +49,7 @@ def main(argv=None):
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     a = p.parse_args(argv)
     torch.set_num_threads(a.threads)
-    native = train.cpu_has_native_bf16()
+    native = trainrun.cpu_has_native_bf16()
     print(f"{torch.get_num_threads()} threads; native bf16: {native}; --amp auto picks {'bf16' if native else 'float32'}")
     for name, arch, kwargs, batch, patch in CASES:
         fp32 = patches_per_second(arch, kwargs, batch, patch, False, a.steps)

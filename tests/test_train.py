@@ -8,7 +8,7 @@ import pytest
 import torch
 from PIL import Image
 
-from nnimaging import data, models, train, trainrun, weightstore
+from nnimaging import data, models, train, trainconfig, trainrun, weightstore
 from nnimaging.degrade import Degradation
 from nnimaging.evaluate import psnr_8bit
 from nnimaging.train import PatchSampler, dihedral, dihedral_offsets, lr_at
@@ -159,12 +159,12 @@ def test_validation_psnr_scores_in_eval_mode_and_returns_to_training():
     assert train.validation_psnr(net, [], []) is None
 
 
-def test_the_run_machinery_and_settings_are_offered_by_train_from_their_homes():
-    from nnimaging import trainconfig
-
-    assert train.DEFAULTS is trainconfig.DEFAULTS and train.config_from_args is trainconfig.config_from_args
-    assert train.TrainingInterrupted is trainrun.TrainingInterrupted
-    assert train.read_log_records is trainrun.read_log_records and train.use_bf16 is trainrun.use_bf16
+def test_train_offers_the_recipe_not_the_run_machinery():
+    # callers import the run machinery and the settings from their own modules
+    for name in ("TrainingInterrupted", "read_log_records", "cpu_has_native_bf16", "config_from_args"):
+        assert name not in train.__all__
+    assert not hasattr(train, "TrainingInterrupted") and not hasattr(train, "read_log_records")
+    assert {"PatchSampler", "training_step", "lr_at", "train", "main"} <= set(train.__all__)
 
 
 # ------------------------------------------------------------------------------ the CLI
@@ -368,18 +368,18 @@ def test_minutes_budget_fit_policy_shortens_the_schedule(data_dir, tmp_path, mon
 
 
 def test_command_line_flags_map_to_settings():
-    cfg = train.config_from_args(["dncnn", "--bias", "--depth", "20", "--sigma-range", "0", "55", "--compile"])
+    cfg = trainconfig.config_from_args(["dncnn", "--bias", "--depth", "20", "--sigma-range", "0", "55", "--compile"])
     assert cfg["model_kwargs"] == {"depth": 20, "bias": True}
     assert cfg["sigma_range"] == [0.0, 55.0] and cfg["compile"]
-    cfg = train.config_from_args(["unet", "--no-batch-norm", "--no-residual", "--upsample", "nearest"])
+    cfg = trainconfig.config_from_args(["unet", "--no-batch-norm", "--no-residual", "--upsample", "nearest"])
     assert cfg["model_kwargs"] == {"batch_norm": False, "residual": False, "upsample": "nearest"}
-    cfg = train.config_from_args(["dncnn", "--no-batch-norm", "--bias", "--blur", "motion:9:30", "--wiener-nsr", "0.01"])
+    cfg = trainconfig.config_from_args(["dncnn", "--no-batch-norm", "--bias", "--blur", "motion:9:30", "--wiener-nsr", "0.01"])
     assert cfg["model_kwargs"] == {"batch_norm": False, "bias": True}
     assert (cfg["blur"], cfg["wiener_nsr"]) == ("motion:9:30", 0.01)
     with pytest.raises(SystemExit):
-        train.config_from_args(["dncnn", "--upsample", "nearest"])
+        trainconfig.config_from_args(["dncnn", "--upsample", "nearest"])
     with pytest.raises(SystemExit):
-        train.config_from_args(["unet", "--bias"])
+        trainconfig.config_from_args(["unet", "--bias"])
     with pytest.raises(ValueError, match="unknown training settings"):
         train.train({"learning_rate": 1.0})
 
@@ -406,15 +406,15 @@ def test_torchrun_with_two_processes_writes_once_with_one_rng_state_per_rank(dat
 def test_amp_auto_uses_bf16_only_where_the_cpu_computes_it_natively(monkeypatch):
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
-    assert not train.use_bf16("auto", "cpu")  # emulated bf16: float32 is faster
-    assert train.use_bf16("auto", "cuda") and train.use_bf16("bf16", "cpu") and not train.use_bf16("none", "cuda")
+    assert not trainrun.use_bf16("auto", "cpu")  # emulated bf16: float32 is faster
+    assert trainrun.use_bf16("auto", "cuda") and trainrun.use_bf16("bf16", "cpu") and not trainrun.use_bf16("none", "cuda")
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
-    assert train.use_bf16("auto", "cpu")
+    assert trainrun.use_bf16("auto", "cpu")
     monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
     monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: True)
-    assert train.use_bf16("auto", "cpu")
+    assert trainrun.use_bf16("auto", "cpu")
     with pytest.raises(ValueError, match="amp must be"):
-        train.use_bf16("fp16", "cpu")
+        trainrun.use_bf16("fp16", "cpu")
 
 
 def test_snapshots_keep_the_weights_with_their_training_time(data_dir, tmp_path):

@@ -17,7 +17,7 @@ This module is the recipe as the book teaches it: patch sampling with the 8 symm
 (:func:`lr_at`), and :func:`train`, written as those steps. Around them: the settings and
 command-line flags in :mod:`nnimaging.trainconfig`; the run machinery (processes, device, log,
 time budget, signals, export) in :mod:`nnimaging.trainrun`; the checkpoint's format in
-:mod:`nnimaging.checkpoint`. Their public names are offered here too.
+:mod:`nnimaging.checkpoint`. Import their names from those modules.
 
 Outputs in ``--out`` (default ``runs/ARCH``):
 
@@ -51,15 +51,7 @@ from .degrade import Degradation
 from .evaluate import denoise, psnr_8bit
 from .trainconfig import DEFAULTS, SCHEDULES, config_from_args, init_state
 from .trainconfig import settings as _settings
-from .trainrun import (  # the run machinery, offered here too (these names were this module's)
-    Processes,
-    Run,
-    TrainingInterrupted,
-    choose_device,
-    cpu_has_native_bf16,
-    read_log_records,
-    use_bf16,
-)
+from .trainrun import Processes, Run, choose_device, use_bf16
 
 __all__ = [
     "DEFAULTS",
@@ -70,9 +62,6 @@ __all__ = [
     "training_step",
     "validation_psnr",
     "train",
-    "TrainingInterrupted",
-    "read_log_records",
-    "config_from_args",
     "main",
 ]
 
