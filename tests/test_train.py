@@ -433,7 +433,6 @@ def test_snapshots_keep_the_weights_with_their_training_time(data_dir, tmp_path)
 
 def _interrupted_run(data_dir, out, signum, max_steps):
     """Train in a subprocess (each step slowed to 20 ms), send ``signum`` once it has logged, wait for it."""
-    import signal as _signal
     import subprocess
     import sys
     import time

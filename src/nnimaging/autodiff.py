@@ -34,7 +34,7 @@ import torch
 from torch import nn
 
 from . import _checks
-from .demo import Demo, HLine, JsTwin, Line, Panel, Points, Slider, Text, register
+from .demo import Demo, JsTwin, Line, Panel, Points, Slider, Text, register
 
 __all__ = [
     "quadratic_loss", "quadratic_gradient", "ellipse_contours", "gradient_descent", "critical_learning_rate",
