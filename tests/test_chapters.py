@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from nnimaging.exercises import read_exercises
+
 ROOT = Path(__file__).resolve().parents[1]
 CHAPTERS = sorted((ROOT / "chapters").glob("*.ipynb"))
 CONFIG = yaml.safe_load((ROOT / "_config.yml").read_text())
@@ -55,3 +57,19 @@ def test_stored_outputs_are_clean(path):
             if "image/svg+xml" in data or "image/png" in data:
                 alt = cell["metadata"].get("mystnb", {}).get("image", {}).get("alt", "")
                 assert alt.strip(), f"cell {i} shows a figure without alt text"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=lambda p: p.stem)
+def test_exercises_are_numbered_directives_with_a_hidden_solution(path):
+    """sphinx-exercise markup: {exercise} labelled ex-N-M (N the chapter, M = 1, 2, ...), each with a
+    gated solution in a dropdown (closed on the site until the reader opens it); no old markup."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    text = "".join("".join(c["source"]) for c in cells if c["cell_type"] == "markdown")
+    assert not re.search(r"\{admonition\}\s*Exercise", text), "an exercise in the old admonition markup"
+    exercises = read_exercises(cells)   # refuses a missing label, solution or solution-end
+    chapter = int(path.name[:2])
+    assert [(e.chapter, e.number) for e in exercises] == [(chapter, m) for m in range(1, len(exercises) + 1)]
+    for e in exercises:
+        assert e.title.strip(), f"{e.label} has no title"
+        assert e.solution_options.get("class") == "dropdown", f"{e.label}: the solution is not a dropdown"
+        assert e.solution_cells or e.solution_markdown.strip(), f"{e.label}: the solution is empty"

@@ -30,6 +30,8 @@ from urllib.parse import unquote
 import pytest
 import yaml
 
+from nnimaging.exercises import read_exercises
+
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = ROOT / "authoring" / "instructors.md"
 TEXT = PAGE.read_text(encoding="utf-8")
@@ -40,8 +42,6 @@ CHAPTERS = [ROOT / f"{name}.ipynb" for name in TOC_FILES if name.startswith("cha
 LINK = re.compile(r"(?<!!)\[((?:[^\]\\]|\\.)*)\]\(([^)\s]+)\)")
 ROLE = re.compile(r"\{(doc|ref)\}`([^`]*)`")
 EXERCISE_MENTION = re.compile(r"\bExercises?\s+(\d+)\.(\d+)")
-# an exercise is a sphinx-exercise directive labelled ex-N-M (tests/test_chapters.py checks the markup)
-EXERCISE_TITLE = re.compile(r"^```\{exercise\}[^\n]*\n(?::[^\n]*\n)*?:label:\s*ex-(\d+)-(\d+)\s*$", re.M)
 HEADING = re.compile(r"^ {0,3}(#{1,6})(?:[ \t]+(.*?))?(?:[ \t]+#+)?[ \t]*$")
 FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,}|:{3,})")
 SLUG_CLEAN = re.compile(r"[^\w\u4e00-\u9fff\- ]")  # MyST's _SLUGIFY_CLEAN_REGEX
@@ -117,7 +117,9 @@ def section(title: str) -> str:
 
 
 def exercises_of(path: Path) -> set[str]:
-    return {f"{n}.{m}" for cell in markdown_blocks(path) for n, m in EXERCISE_TITLE.findall(cell)}
+    """``{"4.1", ...}``: the chapter's exercises, read from their markup (``nnimaging.exercises``)."""
+    cells = json.loads(path.read_text(encoding="utf-8"))["cells"]
+    return {f"{e.chapter}.{e.number}" for e in read_exercises(cells)}
 
 
 def docname(path: Path) -> str:
