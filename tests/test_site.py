@@ -96,6 +96,31 @@ def test_math_is_typeset_offline(browser, site, site_url):
     page.close()
 
 
+def test_exercises_show_the_prose_numbers_and_hide_solutions_until_clicked(browser, site, site_url):
+    """sphinx-exercise on chapter 2: Exercise 2.1, 2.2 ... as the prose names them, and each
+    solution closed until the reader opens it (the solution's code and output included)."""
+    page, problems = open_page(browser, site_url, "chapters/02_neurons_and_approximation.html")
+    numbers = [n.strip() for n in page.locator("div.exercise .caption-number").all_inner_texts()]
+    assert len(numbers) >= 6 and numbers == [f"Exercise 2.{m}" for m in range(1, len(numbers) + 1)]
+    # the prose's "(Exercise 2.4)" is a link to the exercise the page numbers 2.4
+    mention = page.locator("p:not(.admonition-title) > a[href='#ex-2-4']")
+    assert mention.count() >= 1 and mention.first.inner_text().strip() == "Exercise 2.4"
+    assert page.locator("#ex-2-4 .caption-number").inner_text().strip() == "Exercise 2.4"
+    solutions = page.locator("div.solution")
+    assert solutions.count() == len(numbers)
+    for i in range(solutions.count()):
+        assert not solutions.nth(i).locator("section").first.is_visible(), f"solution {i + 1} is shown"
+    first = solutions.first                       # Exercise 2.1's: a code cell and its output
+    content = first.locator("section").first
+    assert first.locator("div.cell").count() >= 1 and not first.locator("div.cell").first.is_visible()
+    first.locator("button.toggle-button").click()
+    content.wait_for(state="visible", timeout=5000)
+    assert first.locator("div.cell").first.is_visible()
+    assert not solutions.nth(1).locator("section").first.is_visible(), "one click opened two solutions"
+    assert not problems["errors"], problems["errors"]
+    page.close()
+
+
 def demo_pages(site):
     return [p for p in pages(site) if "nnimaging-demo" in (site / p).read_text(encoding="utf-8")]
 
