@@ -34,7 +34,7 @@ $T unet --width 16 --blur motion:9:30 --sigma-range 1 6 --patch-size 64 --batch-
 $T unet --width 16 --blur motion:9:30 --wiener-nsr 0.01 --sigma-range 1 6 --patch-size 64 --batch-size 64 $(budget 8) --val set12 --val-count 12 --val-every 1000 $COMMON --out "$RUNS/unet-wiener"
 $PYTHON - "$RUNS" <<'PY'
 import json, sys
-from nnimaging.experiments import run_summary, time_to_target
+from nnimaging.runreport import run_summary, time_to_target
 from nnimaging.models import RECIPES
 runs = sys.argv[1]
 for name in RECIPES:  # the shipped models, trained above into runs named after them

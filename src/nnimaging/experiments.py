@@ -25,13 +25,14 @@ continue from their checkpoints.
                    book's protocol, BSD68 and Set12, next to the paper's numbers
 ``dncnn3``         the authors' DnCNN-3 on denoising, super-resolution and JPEG deblocking
                    (Set12), each against its plain baseline
+``training-curve`` test-set PSNR of every weight snapshot of training runs RUN_DIR ...
+                   (:func:`nnimaging.runreport.training_curve`)
 ================== =====================================================================
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import shlex
 import sys
 import time
@@ -39,12 +40,11 @@ from pathlib import Path
 
 import numpy as np
 
-from . import _checks, ablations, checkpoint, models, results, weightstore
+from . import _checks, ablations, models, results, runreport, weightstore
 from .data import crop
 from .deep_image_prior import deep_image_prior
 from .degrade import Degradation, add_gaussian_noise
 from .evaluate import GaussianFilterDenoiser, NoisyBaseline, denoise, evaluate_denoiser, psnr_8bit
-from .trainrun import read_log_records
 
 __all__ = [
     "environment",
@@ -53,9 +53,6 @@ __all__ = [
     "sigma_sweep",
     "measure_deblurring",
     "cpu_benchmark",
-    "time_to_target",
-    "run_summary",
-    "training_curve",
     "deep_image_prior_curve",
     "main",
 ]
@@ -406,115 +403,9 @@ def deep_image_prior_curve(
     return record
 
 
-def time_to_target(run_dir, target_psnr: float) -> dict | None:
-    """When a training run first validated at ``target_psnr`` dB or better, from its ``log.jsonl``.
-
-    Returns ``{"step", "elapsed_s", "val_psnr", "patches_per_s"}`` (the throughput is the mean of
-    the logged intervals up to that step), or None if the run never got there. Training time is
-    the run's own clock: data loading and validation included, compilation too.
-    """
-    log = read_log_records(run_dir)
-    rates = []
-    elapsed = 0.0
-    for record in log:
-        if "patches_per_s" in record:
-            rates.append(record["patches_per_s"])
-            elapsed = record["elapsed_s"]
-        if record.get("val_psnr") is not None and record["val_psnr"] >= target_psnr:
-            return {"step": record["step"], "elapsed_s": elapsed, "val_psnr": record["val_psnr"],
-                    "patches_per_s": float(np.mean(rates)) if rates else None}
-    return None
-
-
-def run_summary(run_dir) -> dict:
-    """What a training run did, from its ``log.jsonl``: the numbers a GPU report needs.
-
-    Returns ``{"steps", "elapsed_s", "patches_per_s", "best_val_psnr", "last_val_psnr"}``: the
-    last logged step and the run's clock there, the mean of the logged throughputs, and the best
-    and the last validation PSNR (None when the run never validated).
-    """
-    log = read_log_records(run_dir)
-    train = [r for r in log if "patches_per_s" in r]
-    vals = [r["val_psnr"] for r in log if r.get("val_psnr") is not None]
-    return {"steps": max((r["step"] for r in log), default=0),
-            "elapsed_s": train[-1]["elapsed_s"] if train else None,
-            "patches_per_s": float(np.mean([r["patches_per_s"] for r in train])) if train else None,
-            "best_val_psnr": max(vals) if vals else None,
-            "last_val_psnr": vals[-1] if vals else None}
-
-
 # ----------------------------------------------------------------------------------------
 # command line
 # ----------------------------------------------------------------------------------------
-
-
-def training_curve(
-    run_dirs,
-    dataset: str = "bsd68",
-    sigmas=(15.0, 25.0, 50.0),
-    seed: int = 0,
-    device: str = "cpu",
-    limit: int | None = None,
-    progress: bool = True,
-    results_dir=None,
-    update_shipped: bool = False,
-    command: str | None = None,
-) -> dict:
-    """Test-set PSNR against wall-clock training time: every weight snapshot of one or more training runs.
-
-    ``python -m nnimaging.train ... --snapshot-minutes M`` keeps the weights every ``M`` minutes
-    in ``RUN_DIR/snapshots/step-*.pt`` with the step and the training time so far. Each is
-    evaluated here with the standard protocol (:func:`nnimaging.evaluate.evaluate_denoiser`), on a
-    test set the runs never saw (they validated on held-out training images), so the curve shows
-    what each minute of training bought. Several run folders are one training in stages (a run
-    continued from the last one's weights with ``--init``): their steps and minutes are counted on
-    from the end of the previous run. Written as ``training_curve.json``: one row per snapshot
-    (``run`` index, ``step``, ``minutes``, ``psnr`` by sigma) and each run's settings. Snapshots
-    already in the target file (same run command and step) are not evaluated again.
-    """
-    run_dirs = [Path(d) for d in ([run_dirs] if isinstance(run_dirs, (str, Path)) else run_dirs)]
-    sigmas = [_checks.non_negative_number("sigma", s) for s in sigmas]
-    runs, snaps = [], []
-    for run_dir in run_dirs:
-        found = sorted((run_dir / "snapshots").glob("step-*.pt"))
-        if not found:
-            raise _checks.UsageError(f"no weight snapshots in {run_dir / 'snapshots'}: train with --snapshot-minutes")
-        config = checkpoint.read(run_dir / "checkpoint.pt")["config"]
-        runs.append({k: config.get(k) for k in ("architecture", "model_kwargs", "patch_size", "batch_size", "sigma",
-                                                "sigma_range", "lr", "lr_final", "schedule", "amp", "init", "command")})
-        snaps.append(found)
-    if len({json.dumps([r["architecture"], r["model_kwargs"]], sort_keys=True) for r in runs}) > 1:
-        raise _checks.UsageError("the runs of one training curve must train the same network")
-    images, names = _load_images(dataset, limit)
-    name = "training_curve"
-    done = {}
-    target = _results_dir(results_dir, update_shipped) / f"{name}.json"
-    if target.is_file():
-        old = results.load(name, target.parent)
-        if (old.get("dataset"), old.get("images"), old.get("seed"), old.get("sigmas")) == (dataset, len(images), seed, sigmas):
-            done = {(r.get("command"), r["step"]): r["psnr"] for r in old.get("rows", [])}
-    model = models.build_model(runs[0]["architecture"], **runs[0]["model_kwargs"]).to(device)
-    rows, step0, minutes0 = [], 0, 0.0
-    for index, (run, found) in enumerate(zip(runs, snaps)):
-        last = None
-        for path in _progress(found, progress, desc=f"snapshots of run {index + 1}"):
-            snap = checkpoint.read(path, keys=("model", "step", "elapsed_s"))
-            key = (run["command"], int(snap["step"]))
-            if key in done:
-                psnrs = done[key]
-            else:
-                model.load_state_dict(snap["model"])
-                model.eval()
-                psnrs = {f"{s:g}": evaluate_denoiser(model, images, s, seed, names)["mean_psnr"] for s in sigmas}
-            last = snap
-            rows.append({"run": index, "command": run["command"], "step": int(snap["step"]),
-                         "total_step": step0 + int(snap["step"]),
-                         "minutes": minutes0 + float(snap["elapsed_s"]) / 60, "psnr": psnrs})
-        step0, minutes0 = step0 + int(last["step"]), minutes0 + float(last["elapsed_s"]) / 60
-    record = _record(command, device, dataset=dataset, images=len(images), seed=seed, sigmas=sigmas, runs=runs,
-                     rows=rows)
-    _save(name, record, results_dir, update_shipped)
-    return record
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -629,7 +520,7 @@ def _run(a, command: str) -> dict:
         run = published_eval.protocol_check if a.experiment == "published-dncnn" else published_eval.dncnn3_table
         return run(device=a.device, progress=not a.no_progress, **common)
     if a.experiment == "training-curve":
-        return training_curve(a.run_dirs, a.dataset, a.sigmas, device=a.device, limit=a.limit,
+        return runreport.training_curve(a.run_dirs, a.dataset, a.sigmas, device=a.device, limit=a.limit,
                               progress=not a.no_progress, **common)
     if a.experiment == "denoise-table":
         return measure_denoisers(a.models, a.datasets, a.sigmas, device=a.device, limit=a.limit,
