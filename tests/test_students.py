@@ -235,3 +235,9 @@ def test_check_reports_stale_and_extra_notebooks(tmp_path, monkeypatch):
     (tmp_path / "students" / "99_gone.ipynb").write_text("{}")
     with pytest.raises(students._checks.UsageError, match="01_tiny.ipynb .*99_gone.ipynb"):
         students.main(["--check"], root=tmp_path)
+
+
+def test_bad_exercise_markup_is_a_one_line_error_naming_the_chapter(tmp_path):
+    _tiny_book(tmp_path, [_md("```{exercise} no label\nText.\n```\n")])
+    with pytest.raises(students._checks.UsageError, match=r"01_tiny.ipynb, cell 13: .*:label: ex-N-M"):
+        students.main(["--check"], root=tmp_path)

@@ -33,6 +33,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from . import _checks
+
 LABEL = re.compile(r"ex-(\d+)-(\d+)")
 _FENCE = r"(?P<fence>`{3,}|:{3,})"
 _OPTIONS = r"(?P<options>(?:[ \t]*:[\w-]+:[^\n]*\n)*)"
@@ -43,8 +45,9 @@ _OLD_MARKUP = re.compile(r"^(`{3,}|:{3,})\{admonition\}\s*Exercise\b", re.M)
 _PEN_AND_PAPER = re.compile(r"pen[ -]and[ -]paper", re.I)
 
 
-class ExerciseMarkupError(ValueError):
-    """A chapter's exercise markup that the site or the student notebooks would get wrong."""
+class ExerciseMarkupError(_checks.UsageError):
+    """A chapter's exercise markup that the site or the student notebooks would get wrong (a
+    ``ValueError``; command lines report it in one line)."""
 
 
 @dataclass(frozen=True)

@@ -40,7 +40,7 @@ from pathlib import Path
 
 from . import _checks
 from .checksplit import MARKER, Split, bound_names, changed_names, free_names, split_cell
-from .exercises import read_exercises
+from .exercises import ExerciseMarkupError, read_exercises
 
 TASK_TAG = "student-task"
 ROOT = Path(__file__).resolve().parents[2]
@@ -243,7 +243,11 @@ def read_chapter(path: Path, tasks=TASKS) -> Chapter:
     exercise_cells: dict[int, Item] = {}
     used: set[int] = set()
     # exercises: the {exercise} directive, its solution's code cells between solution-start and -end
-    for exercise in read_exercises(cells):
+    try:
+        exercises = read_exercises(cells)
+    except ExerciseMarkupError as err:
+        raise ExerciseMarkupError(f"{Path(path).name}, {err}") from None
+    for exercise in exercises:
         code = list(exercise.solution_cells)
         used.update(code)
         source = "\n\n".join(_source(cells[k]).rstrip() for k in code)
