@@ -161,7 +161,7 @@ def test_validation_psnr_scores_in_eval_mode_and_returns_to_training():
 
 def test_train_offers_the_recipe_not_the_run_machinery():
     # callers import the run machinery and the settings from their own modules
-    for name in ("TrainingInterrupted", "read_log_records", "cpu_has_native_bf16", "config_from_args"):
+    for name in ("TrainingInterrupted", "read_log_records", "cpu_has_native_bf16", "config_from_args", "DEFAULTS"):
         assert name not in train.__all__
     assert not hasattr(train, "TrainingInterrupted") and not hasattr(train, "read_log_records")
     assert {"PatchSampler", "training_step", "lr_at", "train", "main"} <= set(train.__all__)

@@ -49,12 +49,11 @@ from . import _checks, checkpoint, data, models
 from ._checks import UsageError
 from .degrade import Degradation
 from .evaluate import denoise, psnr_8bit
-from .trainconfig import DEFAULTS, SCHEDULES, config_from_args, init_state
+from .trainconfig import SCHEDULES, config_from_args, init_state
 from .trainconfig import settings as _settings
 from .trainrun import Processes, Run, choose_device, use_bf16
 
 __all__ = [
-    "DEFAULTS",
     "dihedral",
     "dihedral_offsets",
     "PatchSampler",
@@ -299,7 +298,7 @@ def train(config: dict | None = None, images=None, val_images=None) -> dict:
     Parameters
     ----------
     config : dict, optional
-        Settings overriding :data:`DEFAULTS` (same names as the command-line flags, with
+        Settings overriding :data:`nnimaging.trainconfig.DEFAULTS` (same names as the command-line flags, with
         ``_`` for ``-``; the model's constructor arguments go in ``model_kwargs``).
     images : sequence of (H, W) float arrays in [0, 1], optional
         Training images; default: ``config["data_dir"]`` or ``nnimaging.data.load_images(dataset)``.
