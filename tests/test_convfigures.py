@@ -134,8 +134,8 @@ def test_other_figures_draw_one_panel_per_item():
         (convfigures.plot_conv_matrix(conv.conv_matrix(np.ones((3, 3)), (4, 4)), (4, 4), (2, 2)), 1),
         (convfigures.plot_translation_stability([0, 1], {"a": np.zeros((2, 3)), "b": np.ones((2, 2))}),
          2),
-        (conv.plot_receptive_field(np.pad(np.ones((3, 3)), 2), (3, 3), 3), 2),  # + colorbar
-        (conv.plot_images([np.zeros((4, 4))] * 3, ["a", "b", "c"], ncols=2), 4),
+        (convfigures.plot_receptive_field(np.pad(np.ones((3, 3)), 2), (3, 3), 3), 2),  # + colorbar
+        (convfigures.plot_images([np.zeros((4, 4))] * 3, ["a", "b", "c"], ncols=2), 4),
         (convfigures.plot_layer_parameters(["conv1", "fc1"], [10, 1000]), 1),
     ]
     for fig, n_axes in figs:

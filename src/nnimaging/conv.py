@@ -10,12 +10,12 @@ The math of each block as a small NumPy function that is checked against PyTorch
   (max, mean and blur pooling), :func:`upsample` (nearest, bilinear), :func:`linear_as_conv`,
   :func:`overlap_counts`;
 * receptive fields: :func:`receptive_field`, :func:`receptive_field_table` (the growth rule)
-  and :func:`empirical_receptive_field` (autograd on a torch model), drawn by
-  :func:`plot_receptive_field`; a synthetic edge image (:func:`edge_image`) and a row of
-  images (:func:`plot_images`).
+  and :func:`empirical_receptive_field` (autograd on a torch model); a synthetic edge image
+  (:func:`edge_image`).
 
-Normalization layers and residual blocks are in :mod:`nnimaging.blocks`; the step-through
-demos and the grid figures of chapter 4 in :mod:`nnimaging.convfigures`.
+Normalization layers and residual blocks are in :mod:`nnimaging.blocks`; the figures (the
+step-through demos, the grid figures, a measured receptive field drawn, a row of images) in
+:mod:`nnimaging.convfigures`.
 
 Conventions: images are ``(H, W)`` arrays, feature maps ``(C, H, W)``; convolution weights
 have PyTorch's layout ``(C_out, C_in, kh, kw)`` and transposed-convolution weights
@@ -26,7 +26,6 @@ float64.
 from __future__ import annotations
 
 import math
-from typing import Sequence
 
 import numpy as np
 import torch
@@ -39,7 +38,7 @@ __all__ = [
     "conv_parameter_count", "conv2d", "conv_matrix", "conv_transpose2d", "pool2d",
     "blur_kernel", "upsample", "linear_as_conv", "overlap_counts",
     "receptive_field", "receptive_field_table", "empirical_receptive_field",
-    "edge_image", "plot_receptive_field", "plot_images", "POOL_KINDS",
+    "edge_image", "POOL_KINDS",
 ]
 
 POOL_KINDS = ("max", "mean", "blur")
@@ -563,54 +562,3 @@ def edge_image(size: int, position: int) -> np.ndarray:
     img = np.zeros((size, size))
     img[:, position:] = 1.0
     return img
-
-
-# ----------------------------------------------------------------------------- figures
-def plot_receptive_field(grad, rf_measured, rf_predicted: int, title: str | None = None):
-    """Show where one output pixel's gradient is non-zero, with the bounding box drawn."""
-    import matplotlib.pyplot as plt
-    from matplotlib.patches import Rectangle
-
-    g = np.asarray(grad, dtype=float)
-    fig, ax = plt.subplots(figsize=(3.6, 3.6))
-    shown = np.where(g > 0, np.log10(np.where(g > 0, g, 1.0)), np.nan)
-    ax.imshow(np.zeros_like(g), cmap="gray_r", vmin=0, vmax=1)
-    im = ax.imshow(shown, cmap="viridis")
-    rows, cols = np.nonzero(g > 0)
-    if rows.size:
-        ax.add_patch(Rectangle((cols.min() - 0.5, rows.min() - 0.5), rf_measured[1],
-                               rf_measured[0], fill=False, edgecolor="#d62728", lw=1.5,
-                               ls="--"))
-    ax.set_title(title or f"measured {rf_measured[0]}×{rf_measured[1]}, "
-                 f"predicted {rf_predicted}×{rf_predicted}", fontsize=9)
-    ax.set_xticks([])
-    ax.set_yticks([])
-    ax.grid(False)
-    for spine in ax.spines.values():
-        spine.set_visible(True)
-        spine.set_color("#888888")
-    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="log10 |gradient|")
-    fig.tight_layout()
-    return fig
-
-
-def plot_images(images: Sequence, titles: Sequence[str] | None = None, vmin: float = 0.0,
-                vmax: float = 1.0, size: float = 2.4, ncols: int | None = None):
-    """Grayscale images in a grid of panels, without interpolation (pixels stay visible)."""
-    import matplotlib.pyplot as plt
-
-    images = [np.asarray(im, dtype=float) for im in images]
-    if not images:
-        raise ValueError("need at least one image")
-    ncols = ncols or len(images)
-    nrows = math.ceil(len(images) / ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3),
-                             squeeze=False)
-    for i, ax in enumerate(axes.ravel()):
-        ax.set_axis_off()
-        if i < len(images):
-            ax.imshow(images[i], cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
-            if titles is not None:
-                ax.set_title(titles[i], fontsize=9)
-    fig.tight_layout()
-    return fig

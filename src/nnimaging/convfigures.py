@@ -5,13 +5,16 @@
 * the demos (``*_demo``, frames mode: every position of the controls is computed in Python,
   no JavaScript twin), registered under ``conv.*``, on the inputs :data:`CONV_DEMO_INPUT`,
   :data:`CONV_DEMO_KERNEL`, :data:`POOL_DEMO_INPUT` and :data:`TRANSPOSED_DEMO_INPUT`;
-* static figures of small arrays drawn as grids of numbers (``plot_*``).
+* static figures of small arrays drawn as grids of numbers (``plot_*``), a measured receptive
+  field (:func:`plot_receptive_field`, of :func:`nnimaging.conv.empirical_receptive_field`) and
+  a row of images (:func:`plot_images`, which later chapters use too).
 
 The arithmetic they show is in :mod:`nnimaging.conv`.
 """
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -23,7 +26,7 @@ from .demo import Choice, Demo, Grid, Image, Line, Panel, Slider, Text, register
 __all__ = [
     "conv_step", "pool_step", "conv_transpose_step",
     "plot_matrices", "plot_parameter_counts", "plot_conv_matrix", "plot_translation_stability",
-    "plot_layer_parameters",
+    "plot_layer_parameters", "plot_receptive_field", "plot_images",
     "convolution_demo", "pooling_demo", "transposed_convolution_demo", "overlap_demo",
     "CONV_DEMO_INPUT", "CONV_DEMO_KERNEL", "POOL_DEMO_INPUT", "TRANSPOSED_DEMO_INPUT",
 ]
@@ -505,5 +508,56 @@ def plot_layer_parameters(names: Sequence[str], counts: Sequence[int]):
     ax.invert_yaxis()
     ax.set_xscale("log")
     ax.set_xlabel("parameters (log scale); blue: convolutions, red: fully connected")
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------------------- images and receptive fields
+def plot_receptive_field(grad, rf_measured, rf_predicted: int, title: str | None = None):
+    """Show where one output pixel's gradient is non-zero, with the bounding box drawn."""
+    import matplotlib.pyplot as plt
+    from matplotlib.patches import Rectangle
+
+    g = np.asarray(grad, dtype=float)
+    fig, ax = plt.subplots(figsize=(3.6, 3.6))
+    shown = np.where(g > 0, np.log10(np.where(g > 0, g, 1.0)), np.nan)
+    ax.imshow(np.zeros_like(g), cmap="gray_r", vmin=0, vmax=1)
+    im = ax.imshow(shown, cmap="viridis")
+    rows, cols = np.nonzero(g > 0)
+    if rows.size:
+        ax.add_patch(Rectangle((cols.min() - 0.5, rows.min() - 0.5), rf_measured[1],
+                               rf_measured[0], fill=False, edgecolor="#d62728", lw=1.5,
+                               ls="--"))
+    ax.set_title(title or f"measured {rf_measured[0]}×{rf_measured[1]}, "
+                 f"predicted {rf_predicted}×{rf_predicted}", fontsize=9)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    for spine in ax.spines.values():
+        spine.set_visible(True)
+        spine.set_color("#888888")
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04, label="log10 |gradient|")
+    fig.tight_layout()
+    return fig
+
+
+def plot_images(images: Sequence, titles: Sequence[str] | None = None, vmin: float = 0.0,
+                vmax: float = 1.0, size: float = 2.4, ncols: int | None = None):
+    """Grayscale images in a grid of panels, without interpolation (pixels stay visible)."""
+    import matplotlib.pyplot as plt
+
+    images = [np.asarray(im, dtype=float) for im in images]
+    if not images:
+        raise ValueError("need at least one image")
+    ncols = ncols or len(images)
+    nrows = math.ceil(len(images) / ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(size * ncols, size * nrows + 0.3),
+                             squeeze=False)
+    for i, ax in enumerate(axes.ravel()):
+        ax.set_axis_off()
+        if i < len(images):
+            ax.imshow(images[i], cmap="gray", vmin=vmin, vmax=vmax, interpolation="nearest")
+            if titles is not None:
+                ax.set_title(titles[i], fontsize=9)
     fig.tight_layout()
     return fig
