@@ -73,7 +73,7 @@ def static_latency(max_moves: int = 20) -> dict[str, tuple[float, float]]:
 
 
 def kernel_latency(names, max_moves: int = 20) -> dict[str, float]:
-    from nnimaging.demo import Choice, build
+    from nnimaging.demo import build
 
     results = {}
     for name in names:

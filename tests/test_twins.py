@@ -21,7 +21,6 @@ and a notebook's outputs alone (the runtime in the first demo only, nothing serv
 from __future__ import annotations
 
 import inspect
-import json
 import math
 import random
 import re
