@@ -184,6 +184,40 @@ def test_live_widget_redraws_through_python_compute():
     assert live.last_redraw_s > 0
 
 
+def counting_demo():
+    calls = []
+
+    def compute(a, kind):
+        calls.append((a, kind))
+        return square(a, kind)
+    demo = Demo("test.count", "Square", [Slider("a", 0, 2, 0.5, 1), Choice("kind", ("up", "down"), "up")],
+                compute, [Panel([Line("x", "y"), Text("{a:.1f} {kind}")])], alt="a parabola")
+    return demo, calls
+
+
+def test_a_kernel_slider_reuses_what_the_page_precomputed():
+    demo, calls = counting_demo()
+    demo.spec()  # the page's frames: every combination, once
+    assert len(calls) == demo.n_combinations == 10
+    live = demo.widget()
+    live.set(a=2.0, kind="down")
+    live.set(a=0.5)
+    assert len(calls) == 10  # the widget looked them up
+    (line,) = live.renderer.figure.axes[0].get_lines()
+    np.testing.assert_allclose(line.get_ydata(), square(0.5, "down")["y"])
+    demo.spec()
+    assert len(calls) == 10
+
+
+def test_remembered_results_stay_within_their_byte_budget(monkeypatch):
+    monkeypatch.setattr(core, "RESULT_CACHE_BYTES", 200)  # two results of 5 floats and a label
+    demo, calls = counting_demo()
+    for _ in range(2):
+        for a in (0.0, 0.5, 1.0):
+            demo.result({"a": a, "kind": "up"})
+    assert calls == [(0.0, "up"), (0.5, "up"), (1.0, "up"), (1.0, "up")]
+
+
 def test_grid_marks_show_numbers_and_blanks_for_nan():
     def compute(i):
         values = np.arange(4.0).reshape(2, 2)

@@ -524,13 +524,9 @@ def noise_level_demo(image: str = DEMO_IMAGE["image"], top: int = DEMO_IMAGE["to
         raise ValueError("models must name at least one shipped denoiser")
     clean = data.crop(image, top, left, size)
     loaded = {name: load_pretrained(name, weights_dir=weights_dir) for name in models}
-    cache: dict = {}
 
-    def compute(model, sigma):
-        key = (model, sigma)
-        if key not in cache:
-            cache[key] = noise_level_frame(loaded[model], clean, sigma, seed)
-        return cache[key]
+    def compute(model, sigma):  # each result is remembered by the demo (Demo.result)
+        return noise_level_frame(loaded[model], clean, sigma, seed)
 
     return Demo(
         "A denoiser at different noise levels",

@@ -36,6 +36,8 @@ __all__ = ["MAX_FRAMES", "RUNTIME_FILE", "Demo", "register", "registry", "build"
 
 MAX_FRAMES = 2000
 """Most combinations of control positions a frames-mode demo may precompute."""
+RESULT_CACHE_BYTES = 64 * 2**20
+"""Most bytes of arrays a demo keeps of its computed results (see :meth:`Demo.result`)."""
 
 RUNTIME_FILE = "nnimaging-runtime.js"
 """Name of the runtime in the built site's ``_static/`` folder (``nnimaging.sphinxext``)."""
@@ -109,6 +111,15 @@ def runtime_js() -> str:
 def strip_runtime(html: str) -> str:
     """``html`` without the runtime that a cell output carries (the site serves it as a file)."""
     return _RUNTIME_BLOCK.sub("", html)
+
+
+def _nbytes(value) -> int:
+    """Roughly the memory ``value`` holds: an array's bytes, 8 per number or list entry."""
+    if isinstance(value, np.ndarray):
+        return value.nbytes
+    if isinstance(value, (list, tuple)):
+        return 8 * len(value) + sum(_nbytes(v) for v in value)
+    return 8
 
 
 # --------------------------------------------------------------------------- which output carries the runtime
@@ -221,6 +232,8 @@ class Demo:
         self.ncols = ncols or len(self.panels)
         self.height = height
         self.args = None if args is None else dict(args)
+        self._results: dict[tuple, dict] = {}
+        self._result_bytes = 0
         if js is None and self.n_combinations > MAX_FRAMES:
             raise ValueError(f"demo {name or self.title!r} has {self.n_combinations} combinations "
                              f"of control positions; precomputing more than {MAX_FRAMES} is too "
@@ -243,6 +256,29 @@ class Demo:
             raise TypeError(f"demo {self.name!r} has no control(s) {sorted(unknown)}")
         return self.compute(**{**self.defaults, **params})
 
+    def result(self, params: dict) -> dict:
+        """``compute(**params)``, remembered for the next request of the same control positions.
+
+        A demo without a twin computes every combination for its page; a kernel's slider then
+        finds each result computed (a move of the DnCNN-3 demo: a lookup instead of a 20-layer
+        network). Results are kept while their arrays total at most :data:`RESULT_CACHE_BYTES`;
+        ``compute`` must depend on the positions only (the chapters seed what they draw). The
+        result is shared: callers must not modify it.
+        """
+        key = tuple(params[c.name] for c in self.controls)
+        try:
+            return self._results[key]
+        except KeyError:
+            pass
+        except TypeError:  # an unhashable control value: nothing to remember it by
+            return self.compute(**params)
+        result = self.compute(**params)
+        size = sum(_nbytes(v) for v in result.values())
+        if self._result_bytes + size <= RESULT_CACHE_BYTES:
+            self._results[key] = result
+            self._result_bytes += size
+        return result
+
     # ---- the static, browser-side representation
     def spec(self) -> dict:
         """The JSON description the browser runtime draws."""
@@ -262,7 +298,7 @@ class Demo:
         return spec
 
     def _frame(self, params: dict) -> dict:
-        result = self.compute(**params)
+        result = self.result(params)
         image_keys = {m.key: m for p in self.panels for m in p.marks if isinstance(m, Image)}
         frame = {}
         for key, value in result.items():

@@ -60,7 +60,7 @@ class LiveDemo:
     def redraw(self) -> None:
         start = time.perf_counter()
         params = self.params
-        result = self.demo.compute(**params)
+        result = self.demo.result(params)
         self.renderer.update({**params, **result})  # templates may name controls too
         if not self.renderer.drawn:
             self.canvas.draw()
