@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 
 __all__ = [
+    "SIGMA_UNIT",
     "UsageError",
     "UsageTypeError",
     "UserFacingError",
@@ -45,6 +46,10 @@ __all__ = [
     "to_numpy",
     "run_cli",
 ]
+
+
+SIGMA_UNIT = " on the 0..255 scale"
+"""What a noise level's error message adds after its bound: the book states sigma for 8-bit values."""
 
 
 class UsageError(ValueError):

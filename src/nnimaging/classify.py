@@ -14,7 +14,6 @@ works on inputs with a 1 appended (:func:`append_one`), so that the bias is one 
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -107,10 +106,8 @@ def train_classifier(
     _check_xy(x, y)
     epochs = _checks.positive_int("epochs", epochs)
     batch_size = _checks.positive_int("batch_size", batch_size)
-    if not (isinstance(lr, (int, float)) and math.isfinite(lr) and lr > 0):
-        raise ValueError(f"lr must be a positive finite number, got {lr!r}")
-    if not (isinstance(weight_decay, (int, float)) and weight_decay >= 0):
-        raise ValueError(f"weight_decay must be a number >= 0, got {weight_decay!r}")
+    lr = _checks.positive_number("lr", lr)
+    weight_decay = _checks.non_negative_number("weight_decay", weight_decay)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
         raise ValueError("model has no trainable parameters")
@@ -221,8 +218,7 @@ def gaussian_clusters(
     if lab.min() < 0:
         raise ValueError(f"cluster_labels must be >= 0, got {cluster_labels!r}")
     n = _checks.positive_int("n_per_cluster", n_per_cluster)
-    if not (isinstance(spread, (int, float)) and spread >= 0):
-        raise ValueError(f"spread must be a number >= 0, got {spread!r}")
+    spread = _checks.non_negative_number("spread", spread)
     gen = torch.Generator().manual_seed(seed)
     noise = torch.randn(c.shape[0], n, 2, generator=gen)
     points = (c[:, None, :] + float(spread) * noise).reshape(-1, 2)
@@ -261,9 +257,7 @@ def predict_on_grid(
     for name, lim in (("xlim", xlim), ("ylim", ylim)):
         if len(lim) != 2 or not lim[0] < lim[1]:
             raise ValueError(f"{name} must be (low, high) with low < high, got {lim!r}")
-    res = _checks.positive_int("resolution", resolution)
-    if res < 2:
-        raise ValueError(f"resolution must be >= 2, got {resolution!r}")
+    res = _checks.positive_int("resolution", resolution, 2)
     xs = np.linspace(xlim[0], xlim[1], res)
     ys = np.linspace(ylim[0], ylim[1], res)
     gx, gy = np.meshgrid(xs, ys)

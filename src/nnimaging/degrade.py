@@ -21,7 +21,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ._checks import non_negative_number, positive_int
+from ._checks import SIGMA_UNIT, non_negative_number, positive_int
 
 __all__ = [
     "add_gaussian_noise",
@@ -36,9 +36,6 @@ __all__ = [
     "kernel_from_spec",
     "Degradation",
 ]
-
-
-_SIGMA_UNIT = " on the 0..255 scale"
 
 
 def add_gaussian_noise(image, sigma: float, seed: int = 0) -> np.ndarray:
@@ -63,7 +60,7 @@ def add_gaussian_noise(image, sigma: float, seed: int = 0) -> np.ndarray:
         ``image + sigma / 255 * z`` with ``z`` standard normal; not clipped, so values
         may leave [0, 1].
     """
-    sigma = non_negative_number("sigma", sigma, _SIGMA_UNIT)
+    sigma = non_negative_number("sigma", sigma, SIGMA_UNIT)
     clean = np.asarray(image)
     if not np.issubdtype(clean.dtype, np.floating):
         raise TypeError(f"image must be a float array with values in [0, 1], got dtype {clean.dtype}")
@@ -99,7 +96,7 @@ def noisy_batch(clean: torch.Tensor, sigma, generator: torch.Generator | None = 
             raise ValueError(f"per-image sigma must have shape ({clean.shape[0]},), got {tuple(sigma.shape)}")
         scale = sigma.to(device=clean.device, dtype=clean.dtype).view(-1, 1, 1, 1) / 255.0
     else:
-        scale = non_negative_number("sigma", sigma, _SIGMA_UNIT) / 255.0
+        scale = non_negative_number("sigma", sigma, SIGMA_UNIT) / 255.0
     return clean + scale * z
 
 

@@ -38,7 +38,7 @@ from typing import Mapping, Sequence
 import numpy as np
 
 from . import data
-from ._checks import float_image, positive_number
+from ._checks import SIGMA_UNIT, float_image, positive_number
 from .demo import Choice, Demo, Image, Panel, Slider, register
 
 __all__ = [
@@ -409,7 +409,7 @@ def plot_denoised(clean, noisy, outputs: Mapping[str, np.ndarray], sigma: float,
     for name, out in outs.items():
         if out.shape != clean.shape:
             raise ValueError(f"output {name!r} has shape {out.shape}, expected {clean.shape}")
-    scale = 3 * positive_number("sigma", sigma, " on the 0..255 scale") / 255
+    scale = 3 * positive_number("sigma", sigma, SIGMA_UNIT) / 255
     ncols = 2 + len(outs)
     fig, axes = plt.subplots(2, ncols, figsize=(size * ncols, 2 * size + 0.6), squeeze=False)
     for ax in axes.ravel():
@@ -491,7 +491,7 @@ def noise_level_frame(model, clean, sigma: float, seed: int = 0) -> dict:
     from .evaluate import denoise, psnr_8bit
 
     clean = float_image("clean", clean, keep_dtype=True)
-    sigma = positive_number("sigma", sigma, " on the 0..255 scale")
+    sigma = positive_number("sigma", sigma, SIGMA_UNIT)
     noisy = add_gaussian_noise(clean, sigma, seed)
     output = denoise(model, noisy)
     removed = (noisy.astype(np.float64) - output.astype(np.float64)) * 255.0 / sigma
